@@ -1,0 +1,1 @@
+"""One module per distillation method; each registers itself with :func:`distill.registry.register_method`."""
