@@ -52,3 +52,19 @@ def canonical_hash(obj: Any) -> str:
     """A stable short hash of a JSON-serialisable object (sorted keys, no whitespace)."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def weights_id_for_spec(spec: str, pretrained: bool = False) -> str:
+    """The identity of a ``--backbone`` value's weights, computed without torch or any model.
+
+    A file or a distill run dir: the sha256 of the weights file. A timm model name: ``random-init`` or
+    ``timm-pretrained:<name>``. The loader and the sweep both use this, so their record keys agree.
+    """
+    path = Path(spec)
+    if path.is_dir():
+        path = path / "student.safetensors"
+    if path.is_file():
+        return sha256_file(path)
+    if "/" in spec or path.suffix in (".safetensors", ".pth", ".pt", ".bin", ".ckpt"):
+        raise FileNotFoundError(f"{spec}: no such checkpoint file or distill run directory")
+    return f"timm-pretrained:{spec}" if pretrained else "random-init"

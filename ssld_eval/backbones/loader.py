@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from ssld_eval.provenance import sha256_file
+from ssld_eval.provenance import weights_id_for_spec
 
 #: wrapper prefixes that trainers put in front of a backbone's own keys
 KNOWN_WRAPPERS = (
@@ -81,7 +81,7 @@ class LoadedBackbone:
 
     model: nn.Module
     arch: str
-    weights_id: str  # sha256 of the weights file, "random-init", or "timm-pretrained:<tag>"
+    weights_id: str  # see ssld_eval.provenance.weights_id_for_spec
     audit: KeyAudit
     provenance: dict[str, Any] = field(default_factory=dict)  # student.json of a distilled run
 
@@ -250,8 +250,7 @@ def load_backbone(
         if arch and arch != spec:
             raise BackboneSpecError(f"--backbone {spec} is a model name; --arch {arch} would contradict it")
         model = create_headless(spec, pretrained=pretrained, **kwargs)
-        tag = model.pretrained_cfg.get("tag") or "default"
-        weights_id = f"timm-pretrained:{spec}.{tag}" if pretrained else "random-init"
+        weights_id = weights_id_for_spec(spec, pretrained)
         audit = KeyAudit(source=weights_id, arch=spec, namespace="", expected=len(model.state_dict()),
                          matched=len(model.state_dict()) if pretrained else 0)
         return LoadedBackbone(model=model, arch=spec, weights_id=weights_id, audit=audit)
@@ -260,5 +259,5 @@ def load_backbone(
     audit = load_state_dict_strictly(
         model, read_state_dict(path), source=str(path), arch=arch, allow_missing=allow_missing
     )
-    return LoadedBackbone(model=model, arch=arch, weights_id=sha256_file(path), audit=audit,
+    return LoadedBackbone(model=model, arch=arch, weights_id=weights_id_for_spec(str(path)), audit=audit,
                           provenance=provenance)

@@ -1,0 +1,1 @@
+"""CLI command modules (each exposes ``configure(parser)`` and ``run(args) -> int``)."""

@@ -1,0 +1,55 @@
+"""The contract between ``ssld-eval transfer`` and a task.
+
+The command resolves the backbone (strictly, with its key audit), the device and the task's config, then
+calls :meth:`Task.run`; the task returns a :class:`TaskResult` and the command turns it into the result
+record. A task that cannot produce a real number (a detector that predicts nothing, a diverged run)
+returns ``status="failed"`` with the reason, never a zero passed off as a result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ssld_eval.backbones import LoadedBackbone
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Base of every task's recipe; subclasses add fields with defaults (changed by ``--set``)."""
+
+
+@dataclass
+class TaskContext:
+    backbone: LoadedBackbone
+    dataset: str
+    data_root: Path | None  # None: the built-in data under the default builtin folder
+    seed: int
+    device: torch.device
+    work_dir: Path  # this run's scratch folder (logs, mm work dirs)
+    cache_dir: Path  # shared across runs: feature caches keyed by weights, data manifest and transform
+    launcher: str = "none"  # "none" or "pytorch" (under torchrun)
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    metrics: dict[str, float]  # in percent, as the papers print them
+    primary_metric: str
+    protocol: dict[str, Any] = field(default_factory=dict)  # chosen L2, k, epochs, schedule, batch ...
+    bad_images: tuple[str, ...] = ()
+    status: str = "complete"
+    reason: str = ""
+
+
+class Task:
+    """Base class: subclasses set ``Config`` and ``kind`` and implement :meth:`run`."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[TaskConfig]] = TaskConfig
+    kind: ClassVar[str] = "classification"  # or "detection", "segmentation"
+
+    def run(self, ctx: TaskContext, config: TaskConfig) -> TaskResult:
+        raise NotImplementedError
