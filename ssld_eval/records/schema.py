@@ -6,13 +6,19 @@ package version, not the git SHA, so a commit that touches only docs does not in
 The key is computable without torch and without running anything, which is what lets ``--skip-existing``
 and ``sweep --dry-run`` decide in milliseconds. Everything else (metrics, the resolved config, chosen
 hyper-parameters, timings, git SHA, library versions) is provenance.
+
+Reading is strict: a file with an unknown field, a missing one, a value of the wrong type or another
+schema version is a :class:`RecordError` naming the file and the field, because a report silently built
+on half-understood records is worse than one that lists what it could not read.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ssld_eval import __version__
@@ -32,6 +38,17 @@ def record_key(weights_id: str, task: str, dataset: str, overrides: dict[str, st
         {"weights": weights_id, "task": task, "dataset": dataset,
          "overrides": {str(k): str(v) for k, v in overrides.items()}, "seed": seed, "code": code_version}
     )
+
+
+@lru_cache(maxsize=1)
+def _versions_once() -> tuple[tuple[str, str], ...]:
+    # importlib.metadata scans site-packages on every call: once per process is enough (and makes
+    # building thousands of records in a sweep or a benchmark cheap).
+    return tuple(library_versions().items())
+
+
+def _library_versions() -> dict[str, str]:
+    return dict(_versions_once())
 
 
 @dataclass(frozen=True)
@@ -59,7 +76,7 @@ class ResultRecord:
     bad_images: tuple[str, ...] = ()
     duration_s: float = 0.0
     git_sha: str = field(default_factory=git_sha)
-    versions: dict[str, str] = field(default_factory=library_versions)
+    versions: dict[str, str] = field(default_factory=_library_versions)
     code_version: str = __version__
     created_at: float = field(default_factory=time.time)
     schema_version: int = SCHEMA_VERSION
@@ -76,6 +93,12 @@ class ResultRecord:
     def key(self) -> str:
         return record_key(self.weights_id, self.task, self.dataset, self.overrides, self.seed, self.code_version)
 
+    @property
+    def primary_value(self) -> float | None:
+        """The value of the primary metric (or of the only metric), ``None`` when there is none."""
+        name = self.primary_metric or (next(iter(self.metrics)) if len(self.metrics) == 1 else "")
+        return self.metrics.get(name) if name else None
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["bad_images"] = list(self.bad_images)
@@ -84,22 +107,67 @@ class ResultRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> ResultRecord:
+        if not isinstance(data, dict):
+            raise RecordError(f"{source}: a record must be a JSON object, found {type(data).__name__}")
         data = dict(data)
         data.pop("key", None)
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise RecordError(f"{source}: schema_version {version!r}, this ssld-eval reads {SCHEMA_VERSION}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+            raise RecordError(
+                f"{source}: field 'schema_version' is {version!r}, this ssld-eval reads {SCHEMA_VERSION}"
+            )
+        unknown = sorted(set(data) - _FIELD_NAMES)
         if unknown:
             raise RecordError(f"{source}: unknown field(s) {unknown}")
-        required = [f.name for f in dataclasses.fields(cls)
-                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        absent = [n for n in required if n not in data]
+        absent = [n for n in _REQUIRED if n not in data]
         if absent:
             raise RecordError(f"{source}: missing field(s) {absent}")
+        for name, value in data.items():
+            problem = _check_type(name, value)
+            if problem:
+                raise RecordError(f"{source}: field {name!r} {problem}")
         data["bad_images"] = tuple(data.get("bad_images", ()))
         try:
             return cls(**data)
         except RecordError as exc:
             raise RecordError(f"{source}: {exc}") from exc
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(ResultRecord))
+_REQUIRED = tuple(f.name for f in dataclasses.fields(ResultRecord)
+                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+_STR_FIELDS = frozenset({"task", "dataset", "backbone", "arch", "weights_id", "status", "primary_metric",
+                         "config_hash", "reason", "method", "teacher", "git_sha", "code_version"})
+_DICT_FIELDS = frozenset({"protocol", "config", "key_audit"})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_type(name: str, value: Any) -> str:
+    """Why ``value`` does not fit field ``name`` (empty when it does): JSON gives no types for free."""
+    if name in _STR_FIELDS:
+        return "" if isinstance(value, str) else f"must be a string, found {value!r}"
+    if name in _DICT_FIELDS:
+        return "" if isinstance(value, dict) else f"must be an object, found {type(value).__name__}"
+    if name in ("seed", "schema_version"):
+        return "" if isinstance(value, int) and not isinstance(value, bool) else f"must be an integer, found {value!r}"
+    if name in ("duration_s", "created_at"):
+        return "" if _is_number(value) and math.isfinite(value) else f"must be a finite number, found {value!r}"
+    if name == "source_top1":
+        return "" if value is None or _is_number(value) else f"must be a number or null, found {value!r}"
+    if name == "metrics":
+        if not isinstance(value, dict):
+            return f"must be an object of numbers, found {type(value).__name__}"
+        bad = sorted(str(k) for k, v in value.items() if not _is_number(v))
+        return f"has non-numeric value(s) for {bad}" if bad else ""
+    if name in ("overrides", "versions"):
+        if not isinstance(value, dict):
+            return f"must be an object of strings, found {type(value).__name__}"
+        bad = sorted(str(k) for k, v in value.items() if not isinstance(v, str))
+        return f"has non-string value(s) for {bad}" if bad else ""
+    if name == "bad_images":
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        return "" if ok else "must be a list of strings"
+    return ""

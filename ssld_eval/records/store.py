@@ -2,7 +2,9 @@
 
 Atomic: write a temp file in the same folder, fsync, rename over the target, fsync the folder. A crash
 leaves either the old file or the new one, never half a file, and concurrent writers of the same key
-each rename a complete file (last one wins; both hold the same experiment).
+each rename a complete file (last one wins; both hold the same experiment, so writing a key again is
+idempotent). Temp files start with a dot and end in ``.tmp``, so a reader listing ``*.json`` never sees
+one, even while a writer is killed halfway.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from ssld_eval.records.schema import RecordError, ResultRecord
+
+_FILE_MODE = 0o644  # mkstemp's 0600 would hide results from colleagues sharing the folder
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -21,6 +26,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), _FILE_MODE)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -33,6 +39,22 @@ def atomic_write_text(path: Path, text: str) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+@dataclass(frozen=True)
+class InvalidRecord:
+    """A file in the store that could not be read as a record, and why (shown by the report)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StoreScan:
+    """Everything in a store: the valid records and the files that are not."""
+
+    records: tuple[ResultRecord, ...]
+    invalid: tuple[InvalidRecord, ...]
 
 
 class ResultStore:
@@ -52,10 +74,8 @@ class ResultStore:
     def read(self, path: Path) -> ResultRecord:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RecordError(f"{path}: unreadable record ({exc})") from exc
-        if not isinstance(data, dict):
-            raise RecordError(f"{path}: a record must be a JSON object")
         record = ResultRecord.from_dict(data, source=str(path))
         if record.key != path.stem:
             raise RecordError(f"{path}: file name does not match the record's key {record.key}")
@@ -70,11 +90,29 @@ class ResultStore:
         except RecordError:
             return False
 
+    def _paths(self) -> list[Path]:
+        try:
+            entries = list(os.scandir(self.root))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        names = sorted(e.name for e in entries if e.name.endswith(".json") and not e.name.startswith("."))
+        return [self.root / name for name in names]
+
     def __iter__(self) -> Iterator[ResultRecord]:
-        if not self.root.is_dir():
-            return
-        for path in sorted(self.root.glob("*.json")):
+        """Every record, in key order; raises :class:`RecordError` on the first invalid file."""
+        for path in self._paths():
             yield self.read(path)
 
+    def scan(self) -> StoreScan:
+        """Every valid record plus every invalid file with its reason; never raises on a bad file."""
+        records, invalid = [], []
+        for path in self._paths():
+            try:
+                records.append(self.read(path))
+            except RecordError as exc:
+                invalid.append(InvalidRecord(path=str(path), reason=str(exc)))
+        return StoreScan(records=tuple(records), invalid=tuple(invalid))
+
     def keys(self) -> set[str]:
-        return {p.stem for p in self.root.glob("*.json")} if self.root.is_dir() else set()
+        """Keys that have a file (valid or not), from one directory listing: cheap for dry runs."""
+        return {p.stem for p in self._paths()}
