@@ -1,0 +1,256 @@
+"""ScaleKD (Fan et al., NeurIPS 2024): DCT, losses, projector, stage adapters, TPP gradients, training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.fft
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from distill.methods.base import Batch
+from distill.methods.scalekd import (
+    ScaleKD,
+    ScaleKDParams,
+    dct2,
+    dct_matrix,
+    frequency_mimic_loss,
+    idct2,
+    logit_kd,
+    remove_dc,
+    spatial_mimic_loss,
+)
+from distill.methods.scalekd_projector import CrossAttentionProjector
+from distill.methods.scalekd_stages import stage_adapter
+from distill.registry import get_method
+
+RES = 64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These models are tiny: one intra-op thread is faster than two, and far faster on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _swin() -> nn.Module:
+    """A two-layer-wide Swin small enough for CPU tests; window 4 fits its 16/8/4/2 grids at 64 px."""
+    return timm.create_model(
+        "swin_tiny_patch4_window7_224",
+        img_size=RES,
+        embed_dim=16,
+        depths=(1, 1, 1, 1),
+        num_heads=(1, 2, 2, 4),
+        window_size=4,
+        num_classes=10,
+    )
+
+
+TEACHERS = {
+    "vit": lambda: timm.create_model("test_vit", img_size=RES, num_classes=10),
+    "swin": _swin,
+    "cnn": lambda: timm.create_model("test_efficientnet", num_classes=10),
+}
+
+
+def _method(teacher: str = "vit", **params) -> ScaleKD:
+    torch.manual_seed(0)
+    values = {"image_size": RES, "num_heads": [4, 4], **params}
+    student = timm.create_model("test_resnet", num_classes=10)
+    return ScaleKD(student, TEACHERS[teacher]().eval(), ScaleKDParams.from_mapping(values))
+
+
+def _batch(n: int = 4) -> Batch:
+    generator = torch.Generator().manual_seed(0)
+    return Batch(torch.randn(n, 3, RES, RES, generator=generator), torch.arange(n) % 10)
+
+
+# --- pure functions ------------------------------------------------------------------------------
+
+
+def test_dct_matches_scipy_and_inverts():
+    x = torch.randn(2, 3, 5, 7, dtype=torch.float64)
+    reference = scipy.fft.dctn(x.numpy(), axes=(-2, -1), norm="ortho")
+    np.testing.assert_allclose(dct2(x).numpy(), reference, atol=1e-12)
+    np.testing.assert_allclose(idct2(dct2(x)).numpy(), x.numpy(), atol=1e-12)
+    d = dct_matrix(6, torch.float64)
+    assert torch.allclose(d @ d.T, torch.eye(6, dtype=torch.float64), atol=1e-12)
+
+
+def test_remove_dc_zeroes_the_mean_and_keeps_the_rest():
+    x = torch.randn(2, 3, 4, 6, dtype=torch.float64) + 5.0
+    without = remove_dc(x)
+    assert torch.allclose(without.mean(dim=(-2, -1)), torch.zeros(2, 3, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(without, x - x.mean(dim=(-2, -1), keepdim=True), atol=1e-12)
+    assert torch.allclose(dct2(without)[..., 0, 0], torch.zeros(2, 3, dtype=torch.float64), atol=1e-12)
+
+
+def _reference_mimic(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    total = torch.zeros((), dtype=pred.dtype)
+    b, _, h, w = pred.shape
+    for i in range(b):
+        for y in range(h):
+            for x in range(w):
+                p, t = pred[i, :, y, x], target[i, :, y, x]
+                total = total + ((p / p.norm() - t / t.norm()) ** 2).sum()
+    return total / b
+
+
+def test_mimic_losses_match_a_direct_computation():
+    pred, target = torch.randn(2, 5, 3, 4, dtype=torch.float64), torch.randn(2, 5, 3, 4, dtype=torch.float64)
+    assert torch.allclose(spatial_mimic_loss(pred, target), _reference_mimic(pred, target))
+    centre = lambda m: m - m.mean(dim=(-2, -1), keepdim=True)  # noqa: E731
+    assert torch.allclose(frequency_mimic_loss(pred, target), _reference_mimic(centre(pred), centre(target)))
+    assert spatial_mimic_loss(target, 3 * target) < 1e-12
+
+
+def test_logit_kd_is_kl_teacher_to_student():
+    s, t = torch.randn(4, 6, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64)
+    p_t, p_s = F.softmax(t, dim=1), F.softmax(s, dim=1)
+    reference = (p_t * (p_t.log() - p_s.log())).sum(dim=1).mean()
+    assert torch.allclose(logit_kd(s, t, 1.0), reference)
+    p_t2, p_s2 = F.softmax(t / 2, dim=1), F.softmax(s / 2, dim=1)
+    assert torch.allclose(logit_kd(s, t, 2.0), 4 * (p_t2 * (p_t2.log() - p_s2.log())).sum(dim=1).mean())
+
+
+# --- projector and stage adapters ----------------------------------------------------------------
+
+
+def test_projector_gives_the_teachers_grid_and_width():
+    projector = CrossAttentionProjector(24, (3, 3), 16, (5, 4), width=32, num_heads=4)
+    out = projector(torch.randn(2, 24, 3, 3))
+    assert out.shape == (2, 20, 16)
+    external = CrossAttentionProjector(24, (3, 3), 16, (5, 4), width=16, num_heads=2, learned_queries=False)
+    assert external(torch.randn(2, 24, 3, 3), torch.randn(2, 20, 16)).shape == (2, 20, 16)
+    with pytest.raises(ValueError, match="queries"):
+        external(torch.randn(2, 24, 3, 3), torch.randn(2, 19, 16))
+    with pytest.raises(ValueError, match="divisible"):
+        CrossAttentionProjector(24, (3, 3), 16, (5, 4), width=30, num_heads=4)
+
+
+ADAPTED = {
+    "resnet": (lambda: timm.create_model("test_resnet", num_classes=10), (192, 4, 4), (96, 2, 2)),
+    "efficientnet": (lambda: timm.create_model("test_efficientnet", num_classes=10), (48, 4, 4), (64, 2, 2)),
+    "convnext": (lambda: timm.create_model("test_convnext", num_classes=10), (None, 4, 4), (None, 2, 2)),
+    "vit": (TEACHERS["vit"], (64, 4, 4), (64, 4, 4)),
+    "swin": (_swin, (64, 4, 4), (128, 2, 2)),
+}
+
+
+@pytest.mark.parametrize("family", sorted(ADAPTED))
+def test_stage_adapter_last_stage_is_the_models_own(family):
+    build, shape3, shape4 = ADAPTED[family]
+    torch.manual_seed(0)
+    model = build().eval()
+    adapter = stage_adapter(model)
+    images = torch.randn(2, 3, RES, RES)
+    with torch.no_grad():
+        out = adapter.forward(images)
+        assert torch.allclose(out.logits, model(images))
+        map3, map4 = adapter.to_map(out.stage3), adapter.to_map(out.stage4)
+        for got, expected in ((map3.shape[1:], shape3), (map4.shape[1:], shape4)):
+            assert got[1:] == expected[1:] and (expected[0] is None or got[0] == expected[0])
+        # running the last stage on the captured stage-3 output reproduces the model's stage-4 output
+        assert torch.allclose(adapter.run_last_stage(out.stage3), out.stage4, atol=1e-5)
+        # row-major tokens of the stage-3 map go back to the native layout unchanged
+        tokens = map3.flatten(2).transpose(1, 2)
+        assert torch.equal(adapter.from_tokens(tokens, out.stage3), out.stage3)
+
+
+def test_unsupported_model_is_named():
+    class Plain(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.feature_info = [{"module": "a.0"}, {"module": "b.1"}]
+
+    with pytest.raises(ValueError, match="Plain"):
+        stage_adapter(Plain())
+
+
+# --- the method ----------------------------------------------------------------------------------
+
+
+def test_registered_and_declared():
+    assert get_method("scalekd") is ScaleKD
+    assert ScaleKD.uses_labels and ScaleKD.cache_kind is None and ScaleKD.needs_teacher
+
+
+@pytest.mark.parametrize("teacher", sorted(TEACHERS))
+def test_runs_with_each_teacher_family(teacher):
+    method = _method(teacher).train()
+    terms = method.loss_terms(_batch())
+    expected = {f"{part}_{view}" for part in ("tpp", "stage4") for view in ("spatial", "frequency")}
+    assert set(terms) == expected | {"kd", "ce"}
+    assert all(t.ndim == 0 and torch.isfinite(t) for t in terms.values())
+    sum(terms.values()).backward()
+    assert all(p.grad is None for p in method.teacher.parameters())
+
+
+def test_tpp_gradient_reaches_student_stage3_through_the_frozen_teacher():
+    method = _method("vit").train()
+    terms = method.loss_terms(_batch())
+    terms["tpp_spatial"].backward()
+    student = method.student
+    stage3_grads = [p.grad for p in student.layer3.parameters()]
+    assert all(g is not None for g in stage3_grads)
+    assert sum(g.abs().sum() for g in stage3_grads) > 0  # (timm zero-inits the last BN of each block)
+    assert all(p.grad is None for p in student.layer4.parameters())  # stage 4 does not feed this term
+    assert all(p.grad is None and not p.requires_grad for p in method.teacher.parameters())
+    assert all(p.grad is not None for p in method.projectors["stage3_spatial"].parameters())
+
+
+def test_a_step_leaves_the_teacher_unchanged():
+    method = _method("cnn").train()
+    before = {k: v.clone() for k, v in method.teacher.state_dict().items()}
+    optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad], lr=0.1)
+    sum(method.loss_terms(_batch()).values()).backward()
+    optimizer.step()
+    after = method.teacher.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running BN stats included (eval mode)
+
+
+def test_stage4_query_modes():
+    tpp = _method("vit")
+    assert tpp.projectors["stage4_spatial"].query_table is None
+    assert tpp.projectors["stage3_spatial"].query_table.weight.shape == (16, 64)  # teacher grid 4x4, width 64
+    learned = _method("vit", stage4_queries="learned")
+    assert learned.projectors["stage4_frequency"].query_table.weight.shape == (16, 64)
+    with pytest.raises(ValueError, match="stage4_queries"):
+        ScaleKDParams.from_mapping({"stage4_queries": "student"})
+
+
+def test_loss_decreases_on_a_fixed_batch():
+    method = _method("cnn").train()
+    batch = _batch(8)
+    optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=2e-3)
+    losses = []
+    for _ in range(20):
+        loss = sum(method.loss_terms(batch).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.75 * losses[0], losses
+
+
+def test_projectors_absent_from_export():
+    method = _method("vit")
+    exported = method.student_state_dict()
+    assert set(exported) == set(method.student.state_dict())
+    assert not any(k.startswith(("projectors", "teacher")) for k in exported)
+    timm.create_model("test_resnet", num_classes=10).load_state_dict(exported, strict=True)
+
+
+def test_wrong_resolution_and_several_teachers_are_refused():
+    method = _method("cnn")
+    with pytest.raises(ValueError, match="image_size"):
+        method.loss_terms(Batch(torch.randn(2, 3, 32, 32), torch.zeros(2, dtype=torch.long)))
+    teachers = nn.ModuleList([TEACHERS["cnn"](), TEACHERS["cnn"]()])
+    student = timm.create_model("test_resnet", num_classes=10)
+    with pytest.raises(ValueError, match="single teacher"):
+        ScaleKD(student, teachers, ScaleKDParams.from_mapping({"image_size": RES, "num_heads": [4, 4]}))
