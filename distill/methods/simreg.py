@@ -31,17 +31,21 @@ def normalized_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (2.0 - 2.0 * F.cosine_similarity(pred, target.to(pred.dtype), dim=-1)).mean()
 
 
-def regression_head(in_dim: int, hidden_dim: int, out_dim: int, layers: int) -> nn.Sequential:
-    """``layers - 1`` Linear-BN-ReLU blocks, then a Linear to ``out_dim`` (the teacher's feature width)."""
-    if layers < 1:
-        raise ValueError(f"SimReg head needs at least one layer, got head_layers={layers}")
+def regression_head(in_dim: int, hidden_dims: tuple[int, ...], out_dim: int) -> nn.Sequential:
+    """One Linear-BN-ReLU block per hidden width, then a Linear to ``out_dim`` (the teacher's feature width).
+    (The authors' 4-layer head also leaves BN-ReLU out after its second Linear; we keep the uniform blocks.)"""
     blocks: list[nn.Module] = []
     width = in_dim
-    for _ in range(layers - 1):
-        blocks += [nn.Linear(width, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True)]
-        width = hidden_dim
+    for hidden in hidden_dims:
+        blocks += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)]
+        width = hidden
     blocks.append(nn.Linear(width, out_dim))
     return nn.Sequential(*blocks)
+
+
+def default_hidden_dims(student_dim: int, layers: int) -> tuple[int, ...]:
+    """The authors' hidden widths: alternately twice and once the student's width (2d; 2d, d, 2d; ...)."""
+    return tuple(2 * student_dim if i % 2 == 0 else student_dim for i in range(layers - 1))
 
 
 def pooled_features(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -74,12 +78,19 @@ def pooled_dim(model: nn.Module) -> int:
 class SimRegParams(MethodParams):
     #: linear layers in each head: ``head_layers - 1`` Linear-BN-ReLU blocks then a Linear (paper: 4 best, 2 also)
     head_layers: int = 4
-    #: width of the head's hidden layers
-    head_hidden_dim: int = 2048
+    #: widths of the head's hidden layers (head_layers - 1 values); None = the authors' 2d, d, 2d, ... for a
+    #: student of pooled width d
+    head_hidden_dims: tuple[int, ...] | None = None
     #: loss weight per teacher, in the recipe's teacher order; None = 1.0 for each
     teacher_weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.head_layers < 1:
+            raise ValueError(f"simreg: head_layers must be at least 1, got {self.head_layers}")
+        if self.head_hidden_dims is not None:
+            object.__setattr__(self, "head_hidden_dims", tuple(int(w) for w in self.head_hidden_dims))
+            if len(self.head_hidden_dims) != self.head_layers - 1:
+                raise ValueError(f"simreg: head_hidden_dims needs head_layers - 1 = {self.head_layers - 1} widths")
         if self.teacher_weights is not None:
             object.__setattr__(self, "teacher_weights", tuple(float(w) for w in self.teacher_weights))
 
@@ -100,10 +111,8 @@ class SimReg(DistillMethod):
             raise ValueError(f"simreg: {len(weights)} teacher_weights for {len(self.teachers)} teachers")
         self.teacher_weights = weights
         student_dim = pooled_dim(student)
-        self.heads = nn.ModuleList(
-            regression_head(student_dim, params.head_hidden_dim, pooled_dim(t), params.head_layers)
-            for t in self.teachers
-        )
+        hidden = params.head_hidden_dims or default_hidden_dims(student_dim, params.head_layers)
+        self.heads = nn.ModuleList(regression_head(student_dim, hidden, pooled_dim(t)) for t in self.teachers)
 
     @property
     def teachers(self) -> list[nn.Module]:

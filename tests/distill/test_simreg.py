@@ -36,7 +36,7 @@ def _teachers() -> nn.ModuleList:
 
 def _method(teacher: nn.Module, **params) -> SimReg:
     torch.manual_seed(0)
-    values = {"head_layers": 4, "head_hidden_dim": 32, **params}
+    values = {"head_layers": 4, "head_hidden_dims": [32, 16, 32], **params}
     return SimReg(_student(), teacher, SimRegParams.from_mapping(values))
 
 
@@ -69,8 +69,12 @@ def test_one_head_per_teacher_with_the_teachers_widths():
         assert sum(isinstance(m, nn.BatchNorm1d) for m in head) == 3
         assert linears[0].in_features == 96  # test_resnet's pooled width
         assert linears[-1].out_features == width
-    two_layer = _method(_teachers(), head_layers=2)
-    assert [sum(isinstance(m, nn.Linear) for m in head) for head in two_layer.heads] == [2, 2]
+    assert [m.out_features for m in linears[:-1]] == [32, 16, 32]
+    authors = _method(_teachers(), head_layers=2, head_hidden_dims=None)
+    for head in authors.heads:  # one hidden layer of twice the student's width
+        assert [m.out_features for m in head if isinstance(m, nn.Linear)][:-1] == [192]
+    with pytest.raises(ValueError, match="head_hidden_dims"):
+        SimRegParams.from_mapping({"head_layers": 2, "head_hidden_dims": [8, 8]})
 
 
 def test_heads_and_teachers_absent_from_export():
