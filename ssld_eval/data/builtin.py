@@ -262,7 +262,8 @@ def read_manifest(root: str | Path) -> BuiltinManifest:
     root = Path(root)
     path = root / "manifest.json"
     document = json.loads(path.read_text())
-    return BuiltinManifest(root=root, seed=document["seed"], size=document["size"], counts=document["counts"],
+    counts = {name: document["counts"][name] for name in SET_NAMES if name in document["counts"]}
+    return BuiltinManifest(root=root, seed=document["seed"], size=document["size"], counts=counts,
                            num_files=len(document["files"]), digest=sha256_file(path))
 
 

@@ -89,13 +89,15 @@ def test_image_folders_load_with_torchvision(builtin_tiny: Path, name: str, clas
         assert image.mode == "RGB" and image.size == (64, 64)
 
 
-def test_unlabeled_fashion_is_flat_and_disjoint_by_construction(builtin_tiny: Path):
+def test_unlabeled_fashion_is_flat_and_disjoint_from_the_labelled_splits(builtin_tiny: Path):
+    from ssld_eval.data.builtin import _fashion_splits
+
     files = sorted((builtin_tiny / "fashion_unlabeled").iterdir())
     assert len([f for f in files if f.suffix == ".png"]) == 80 and not any(f.is_dir() for f in files)
-    labels = np.repeat(np.arange(10), 50)
-    chunks = balanced_pick(labels, (8, 8, 30), 10, np.random.default_rng(0))
-    assert [len(c) for c in chunks] == [80, 80, 300]
-    assert len(np.unique(np.concatenate(chunks))) == 460
+    for size in ("tiny", "small"):
+        splits = _fashion_splits(0, SIZES[size])
+        drawn_from_train_file = np.concatenate([splits[k] for k in ("train", "val", "unlabeled")])
+        assert len(np.unique(drawn_from_train_file)) == len(drawn_from_train_file)
 
 
 def test_balanced_pick_fails_when_a_class_is_short():
