@@ -225,6 +225,9 @@ def build_set(out: Path, name: str, seed: int, cfg: BuiltinSize, log: Log = _std
     if counts is not None:
         log(f"{name}: already complete, skipped")
         return counts
+    if folder.exists() and not (folder / MARKER).is_file():
+        raise FileExistsError(f"{folder} exists and was not written by 'ssld-eval data builtin'; it is left "
+                              "alone: choose another --out or move it away")
     started = time.perf_counter()
     partial = out / f".partial-{name}"
     shutil.rmtree(partial, ignore_errors=True)
@@ -233,7 +236,7 @@ def build_set(out: Path, name: str, seed: int, cfg: BuiltinSize, log: Log = _std
     marker = {"signature": signature, "counts": counts}
     (partial / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
     if folder.exists():
-        shutil.rmtree(folder)  # a stale set of another seed, size or version
+        shutil.rmtree(folder)  # our own set of another seed, size or version
     partial.rename(folder)
     shown = ", ".join(f"{k} {v}" for k, v in counts.items())
     log(f"{name}: {shown} ({time.perf_counter() - started:.1f} s)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import pickle
+import sys
 from pathlib import Path
 
 
@@ -28,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         manifest = build_builtin(args.out, seed=args.seed, size=args.size)
-    except (FileNotFoundError, pickle.UnpicklingError) as exc:
-        print(f"ssld-eval data builtin: {exc}")
+    except (FileNotFoundError, FileExistsError, pickle.UnpicklingError) as exc:
+        print(f"ssld-eval data builtin: {exc}", file=sys.stderr)
         return 1
     print(f"built-in data ({manifest.size}, seed {manifest.seed}) in {manifest.root}")
     for name, counts in manifest.counts.items():

@@ -75,6 +75,14 @@ def test_stale_set_of_another_seed_is_rebuilt(builtin_tiny: Path, tmp_path: Path
     assert _tree(tmp_path / "copy" / "digits") == _tree(builtin_tiny / "digits")
 
 
+def test_a_foreign_folder_is_never_replaced(tmp_path: Path):
+    (tmp_path / "coco").mkdir()
+    (tmp_path / "coco" / "mine.txt").write_text("not built-in data")
+    with pytest.raises(FileExistsError, match="was not written by"):
+        build_builtin(tmp_path, seed=0, size="tiny", log=_quiet)
+    assert (tmp_path / "coco" / "mine.txt").read_text() == "not built-in data"
+
+
 @pytest.mark.parametrize(("name", "classes"), [("fashion", FASHION_CLASSES), ("animals", ANIMAL_CLASSES),
                                               ("digits", DIGIT_CLASSES)])
 def test_image_folders_load_with_torchvision(builtin_tiny: Path, name: str, classes: tuple[str, ...]):
