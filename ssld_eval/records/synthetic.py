@@ -55,3 +55,11 @@ def synthetic_records(backbones: int = 20, tasks: int = 5, datasets: int = 20, s
                     value = round(min(99.0, base + rng.gauss(0.0, 0.6)), 3)
                     yield ResultRecord(status="complete", metrics={metric: value, "top5": min(100.0, value + 10)},
                                        primary_metric=metric, **common)
+
+
+def synthetic_record(weights_id: str, task: str, dataset: str, seed: int, overrides: dict[str, str] | None = None,
+                     backbone: str = "synthetic", value: float = 50.0) -> ResultRecord:
+    """One complete record with the given key fields: fills a store so that a sweep finds its jobs done."""
+    return ResultRecord(task=task, dataset=dataset, backbone=backbone, arch=backbone, weights_id=weights_id,
+                        seed=seed, status="complete", metrics={"top1": value}, primary_metric="top1",
+                        overrides=dict(overrides or {}), **FIXED_PROVENANCE)
