@@ -18,7 +18,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from ssld_eval import __version__
@@ -89,7 +89,7 @@ class ResultRecord:
         if self.status == "complete" and self.primary_metric and self.primary_metric not in self.metrics:
             raise RecordError(f"primary_metric {self.primary_metric!r} is not among metrics {sorted(self.metrics)}")
 
-    @property
+    @cached_property  # a frozen dataclass may still cache in its __dict__; fields are immutable
     def key(self) -> str:
         return record_key(self.weights_id, self.task, self.dataset, self.overrides, self.seed, self.code_version)
 
@@ -123,7 +123,7 @@ class ResultRecord:
         if absent:
             raise RecordError(f"{source}: missing field(s) {absent}")
         for name, value in data.items():
-            problem = _check_type(name, value)
+            problem = _CHECKS[name](value)
             if problem:
                 raise RecordError(f"{source}: field {name!r} {problem}")
         data["bad_images"] = tuple(data.get("bad_images", ()))
@@ -136,38 +136,62 @@ class ResultRecord:
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(ResultRecord))
 _REQUIRED = tuple(f.name for f in dataclasses.fields(ResultRecord)
                   if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
-_STR_FIELDS = frozenset({"task", "dataset", "backbone", "arch", "weights_id", "status", "primary_metric",
-                         "config_hash", "reason", "method", "teacher", "git_sha", "code_version"})
-_DICT_FIELDS = frozenset({"protocol", "config", "key_audit"})
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _string(value: Any) -> str:
+    return "" if isinstance(value, str) else f"must be a string, found {value!r}"
+
+
+def _object(value: Any) -> str:
+    return "" if isinstance(value, dict) else f"must be an object, found {type(value).__name__}"
+
+
+def _integer(value: Any) -> str:
+    return "" if isinstance(value, int) and not isinstance(value, bool) else f"must be an integer, found {value!r}"
+
+
+def _finite(value: Any) -> str:
+    return "" if _is_number(value) and math.isfinite(value) else f"must be a finite number, found {value!r}"
+
+
+def _number_or_null(value: Any) -> str:
+    return "" if value is None or _is_number(value) else f"must be a number or null, found {value!r}"
+
+
+def _numbers(value: Any) -> str:
+    if not isinstance(value, dict):
+        return f"must be an object of numbers, found {type(value).__name__}"
+    bad = sorted(str(k) for k, v in value.items() if not _is_number(v))
+    return f"has non-numeric value(s) for {bad}" if bad else ""
+
+
+def _strings(value: Any) -> str:
+    if not isinstance(value, dict):
+        return f"must be an object of strings, found {type(value).__name__}"
+    bad = sorted(str(k) for k, v in value.items() if not isinstance(v, str))
+    return f"has non-string value(s) for {bad}" if bad else ""
+
+
+def _string_list(value: Any) -> str:
+    ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+    return "" if ok else "must be a list of strings"
+
+
+#: field -> check returning why a JSON value does not fit (empty when it does): JSON gives no types for free
+_CHECKS = {
+    **dict.fromkeys(("task", "dataset", "backbone", "arch", "weights_id", "status", "primary_metric",
+                     "config_hash", "reason", "method", "teacher", "git_sha", "code_version"), _string),
+    **dict.fromkeys(("protocol", "config", "key_audit"), _object),
+    "seed": _integer, "schema_version": _integer, "duration_s": _finite, "created_at": _finite,
+    "source_top1": _number_or_null, "metrics": _numbers, "overrides": _strings, "versions": _strings,
+    "bad_images": _string_list,
+}
+assert set(_CHECKS) == _FIELD_NAMES, "every record field needs a type check"
+
+
 def _check_type(name: str, value: Any) -> str:
-    """Why ``value`` does not fit field ``name`` (empty when it does): JSON gives no types for free."""
-    if name in _STR_FIELDS:
-        return "" if isinstance(value, str) else f"must be a string, found {value!r}"
-    if name in _DICT_FIELDS:
-        return "" if isinstance(value, dict) else f"must be an object, found {type(value).__name__}"
-    if name in ("seed", "schema_version"):
-        return "" if isinstance(value, int) and not isinstance(value, bool) else f"must be an integer, found {value!r}"
-    if name in ("duration_s", "created_at"):
-        return "" if _is_number(value) and math.isfinite(value) else f"must be a finite number, found {value!r}"
-    if name == "source_top1":
-        return "" if value is None or _is_number(value) else f"must be a number or null, found {value!r}"
-    if name == "metrics":
-        if not isinstance(value, dict):
-            return f"must be an object of numbers, found {type(value).__name__}"
-        bad = sorted(str(k) for k, v in value.items() if not _is_number(v))
-        return f"has non-numeric value(s) for {bad}" if bad else ""
-    if name in ("overrides", "versions"):
-        if not isinstance(value, dict):
-            return f"must be an object of strings, found {type(value).__name__}"
-        bad = sorted(str(k) for k, v in value.items() if not isinstance(v, str))
-        return f"has non-string value(s) for {bad}" if bad else ""
-    if name == "bad_images":
-        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
-        return "" if ok else "must be a list of strings"
-    return ""
+    return _CHECKS[name](value)

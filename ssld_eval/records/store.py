@@ -73,7 +73,8 @@ class ResultStore:
 
     def read(self, path: Path) -> ResultRecord:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            with open(path, "rb") as handle:
+                data = json.loads(handle.read())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RecordError(f"{path}: unreadable record ({exc})") from exc
         record = ResultRecord.from_dict(data, source=str(path))

@@ -172,7 +172,7 @@ def _scatter_points(summary: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _distinct(values: pd.Series, width: int = 0, shown: int = 3) -> str:
-    items = sorted({str(v) for v in values if isinstance(v, str) and v})
+    items = sorted({v for v in values.unique() if isinstance(v, str) and v})
     items = [v[:width] if width else v for v in items]
     more = f" (+{len(items) - shown})" if len(items) > shown else ""
     return ", ".join(items[:shown]) + more
