@@ -165,8 +165,9 @@ def source_scatter(points: pd.DataFrame, salt: str) -> str:
             for row in points.itertuples(index=False):
                 ax.annotate(plain(row.backbone), (row.source_top1, row.score), fontsize=5.5,
                             xytext=(3, 2), textcoords="offset points", color="#444444")
+        ax.margins(x=0.08, y=0.08)  # room for the point labels inside the axes
         ax.set_xlabel("source top-1 (%)")
         ax.set_ylabel("transfer score: mean primary metric over the task's data sets")
-        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
         ax.grid(alpha=0.3)
     return svg_of(fig, salt)

@@ -193,7 +193,7 @@ def provenance_rows(frame: pd.DataFrame) -> tuple[ProvenanceRow, ...]:
             backbone=str(backbone), arch=_distinct(part["arch"]), method=_distinct(part["method"]) or "–",
             teacher=_distinct(part["teacher"]) or "–", weights=_distinct(part["weights_id"], 16),
             source_top1=_fmt(source.iloc[0]) if len(source) else "–",
-            config_hashes=_distinct(part["config_hash"], 12), git_shas=_distinct(part["git_sha"], 10),
+            config_hashes=_distinct(part["config_hash"], 8, shown=2), git_shas=_distinct(part["git_sha"], 10, 2),
             matched="–" if math.isnan(matched) else f"{matched:.3f}",
             matched_ok=math.isnan(matched) or matched >= 1.0,
             runs=f"{complete} complete" + (f", {len(part) - complete} failed" if len(part) > complete else ""),
