@@ -11,13 +11,13 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
 import pandas as pd
 from markupsafe import Markup
 
 from ssld_eval.records.frame import invalid_of, load_frame
 from ssld_eval.records.store import InvalidRecord
 from ssld_eval.report import aggregate, charts
+from ssld_eval.report.templating import environment
 
 MAX_FAILED_ROWS = 500
 DEFAULT_TITLE = "ssld-eval report"
@@ -225,15 +225,6 @@ def build_context(frame: pd.DataFrame, baseline: str | None = None, title: str =
         baseline=choice.name, baseline_note=choice.note, tables=task_tables(summary, choice.name),
         charts=chart_list, provenance=provenance_rows(frame), failed=failed, failed_omitted=omitted,
         invalid=tuple(invalid_of(frame)), notes=notes,
-    )
-
-
-def environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("ssld_eval.report", "templates"),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True,
-                                            default=True),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
 
 

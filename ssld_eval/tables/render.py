@@ -192,7 +192,7 @@ def to_latex(views: list[TableView]) -> str:
 # --- HTML -----------------------------------------------------------------------------------------------
 
 def to_html(views: list[TableView]) -> str:
-    from ssld_eval.report.render import environment
+    from ssld_eval.report.templating import environment
 
     paper = views[0].paper if views else ""
     return environment().get_template("tables.html.j2").render(paper=paper, views=views, note=UNVERIFIED_NOTE,
