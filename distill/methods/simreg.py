@@ -16,6 +16,7 @@ head per teacher, each regressing its own teacher, the per-teacher losses weight
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -117,6 +118,11 @@ class SimReg(DistillMethod):
     @property
     def teachers(self) -> list[nn.Module]:
         return list(self.teacher) if isinstance(self.teacher, nn.ModuleList) else [self.teacher]
+
+    def cache_signature(self) -> dict[str, Any]:
+        """The cached targets are the teachers' pooled features: no SimReg parameter changes them, so runs that
+        differ only in head or weights share one cache."""
+        return {"kind": self.cache_kind, "targets": "pooled pre-logits features, one entry per teacher"}
 
     @torch.no_grad()
     def teacher_targets(self, images: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -106,6 +106,13 @@ def test_cached_and_online_paths_agree_and_cache_skips_the_teacher():
         assert torch.allclose(online[key], replayed[key], atol=1e-6)
 
 
+def test_cache_is_shared_across_head_settings():
+    plain = _method(_teachers())
+    other = _method(_teachers(), head_layers=2, head_hidden_dims=[8], teacher_weights=[1.0, 3.0])
+    assert plain.cache_signature() == other.cache_signature()
+    assert plain.cache_signature()["kind"] == "features"
+
+
 def test_teacher_weights_scale_each_term():
     batch = _batch()
     plain = _method(_teachers()).loss_terms(batch)
