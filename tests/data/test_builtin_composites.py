@@ -115,6 +115,16 @@ def test_mmdet_coco_dataset_loads(builtin_tiny: Path):
         item = dataset[0]
         assert Path(item["img_path"]).is_file() and item["instances"]
         assert all(0 <= inst["bbox_label"] < 10 for inst in item["instances"])
+    for poly2mask in (True, False):  # bitmap and polygon masks alike keep every instance
+        loaded = CocoDataset(
+            ann_file="annotations/instances_train2017.json", data_root=str(root),
+            data_prefix=dict(img="train2017/"), metainfo=dict(classes=classes), test_mode=False,
+            pipeline=[dict(type="LoadImageFromFile"),
+                      dict(type="LoadAnnotations", with_bbox=True, with_mask=True, poly2mask=poly2mask)],
+        )[0]
+        assert loaded["img"].shape == (128, 128, 3)
+        assert len(loaded["gt_masks"]) == len(loaded["gt_bboxes"]) > 0
+        assert not loaded["gt_ignore_flags"].any()
 
 
 @pytest.mark.mm
@@ -135,3 +145,23 @@ def test_mmseg_ade_dataset_loads(builtin_tiny: Path):
     assert dataset.metainfo["classes"] == tuple(ANIMAL_CLASSES) or list(dataset.metainfo["classes"]) == list(
         ANIMAL_CLASSES)
     assert Path(dataset[0]["seg_map_path"]).is_file() and dataset[0]["reduce_zero_label"]
+    from mmseg.datasets.transforms import LoadAnnotations
+
+    labels = LoadAnnotations()(dict(dataset[0]))["gt_seg_map"]
+    assert set(np.unique(labels).tolist()) <= {*range(10), 255} and 255 in labels  # background -> ignore
+
+
+@pytest.mark.mm
+def test_mmseg_ade20k_dataset_refuses_other_class_names(builtin_tiny: Path):
+    """Why the built-in ADE set is read with ``BaseSegDataset``: ADE20KDataset only accepts a subset of
+    its own 150 class names (it would build a label map), and the animal classes are not among them."""
+    pytest.importorskip("mmcv")
+    from mmseg.datasets import ADE20KDataset
+
+    metainfo = json.loads((builtin_tiny / "ade" / "classes.json").read_text())
+    with pytest.raises(ValueError, match="not a subset"):
+        ADE20KDataset(
+            data_root=str(builtin_tiny / "ade" / "ADEChallengeData2016"),
+            data_prefix=dict(img_path="images/training", seg_map_path="annotations/training"),
+            metainfo=metainfo, pipeline=[], reduce_zero_label=True,
+        )
