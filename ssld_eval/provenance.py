@@ -57,8 +57,9 @@ def canonical_hash(obj: Any) -> str:
 def weights_id_for_spec(spec: str, pretrained: bool = False) -> str:
     """The identity of a ``--backbone`` value's weights, computed without torch or any model.
 
-    A file or a distill run dir: the sha256 of the weights file. A timm model name: ``random-init`` or
-    ``timm-pretrained:<name>``. The loader and the sweep both use this, so their record keys agree.
+    A file or a distill run dir: the sha256 of the weights file. A timm model name: ``random-init:<name>`` or
+    ``timm-pretrained:<name>`` (the name is part of it: a random resnet18 is not a random resnet50).
+    The loader and the sweep both use this, so their record keys agree.
     """
     path = Path(spec)
     if path.is_dir():
@@ -67,4 +68,4 @@ def weights_id_for_spec(spec: str, pretrained: bool = False) -> str:
         return sha256_file(path)
     if "/" in spec or path.suffix in (".safetensors", ".pth", ".pt", ".bin", ".ckpt"):
         raise FileNotFoundError(f"{spec}: no such checkpoint file or distill run directory")
-    return f"timm-pretrained:{spec}" if pretrained else "random-init"
+    return f"timm-pretrained:{spec}" if pretrained else f"random-init:{spec}"

@@ -59,7 +59,7 @@ class ResultRecord:
     dataset: str
     backbone: str  # display name: the timm name or the distilled run's name
     arch: str
-    weights_id: str  # sha256 of the weights file, "random-init" or "timm-pretrained:..."
+    weights_id: str  # sha256 of the weights file, "random-init:<name>" or "timm-pretrained:<name>"
     seed: int
     status: str  # "complete" or "failed"
     metrics: dict[str, float] = field(default_factory=dict)  # percent, as the papers print them

@@ -2,7 +2,7 @@
 
 The key is ``record_key(weights_id, task, dataset, overrides, seed)``; ``weights_id`` comes from
 :func:`ssld_eval.provenance.weights_id_for_spec`, the same torch-free function ``transfer`` and the backbone
-loader use (a weights file's sha256, ``random-init``, or ``timm-pretrained:<name>``), computed once per
+loader use (a weights file's sha256, ``random-init:<name>``, or ``timm-pretrained:<name>``), computed once per
 backbone per sweep. Because sweep and transfer agree on the key, the sweep knows which jobs are finished
 from one directory listing, without importing torch or loading a model.
 """
@@ -87,8 +87,8 @@ def expand(spec: SweepSpec, ids: Mapping[BackboneEntry, str] | None = None) -> l
 
 
 def _refuse_shared_keys(jobs: list[Job], where: str) -> None:
-    """Two backbones with the same weights identity (the same file twice, or two randomly initialised timm
-    models: both ``random-init``) would write one record: the second would be skipped as done."""
+    """Two backbones with the same weights identity (the same file listed twice, or the same timm name twice)
+    would write one record: the second would be skipped as done."""
     seen: dict[str, Job] = {}
     for job in jobs:
         other = seen.setdefault(job.key, job)

@@ -98,7 +98,7 @@ def target_of(cell: PaperCell) -> Target | None:
 def _method_matches(record: ResultRecord, setting: str) -> bool:
     method, teacher = SETTING_METHODS[setting]
     if method == "supervised":
-        return record.method in ("", "supervised") and record.weights_id != "random-init"
+        return record.method in ("", "supervised") and not record.weights_id.startswith("random-init")
     return record.method == method and teacher in record.teacher.lower()
 
 

@@ -78,9 +78,15 @@ def test_missing_weights_file_is_a_spec_error(tmp_path):
         expand(spec)
 
 
-def test_two_random_init_backbones_would_share_keys(tmp_path):
-    spec = load_spec(write_spec(tmp_path / "s.yaml", backbones=["resnet18", "resnet50"]))
-    with pytest.raises(SpecError, match="same weights identity 'random-init'"):
+def test_random_init_backbones_of_different_archs_have_distinct_keys(tmp_path):
+    jobs = expand(load_spec(write_spec(tmp_path / "s.yaml", backbones=["resnet18", "resnet50"])))
+    assert len({job.key for job in jobs}) == len(jobs)
+    assert {job.weights_id for job in jobs} == {"random-init:resnet18", "random-init:resnet50"}
+
+
+def test_the_same_backbone_listed_twice_is_refused(tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.yaml", backbones=["resnet18", {"spec": "resnet18", "name": "again"}]))
+    with pytest.raises(SpecError, match="same weights identity 'random-init:resnet18'"):
         expand(spec)
 
 

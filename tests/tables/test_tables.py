@@ -68,7 +68,7 @@ def test_mapping_refuses_near_misses():
     ok = _record(task="fine-tune", dataset="flowers102", arch="resnet50d", method="", weights_id="timm-pretrained:x",
                  metrics={"top1": 97.0}, primary_metric="top1")
     assert matches(cell, ok) == 97.0
-    assert matches(cell, dataclasses.replace(ok, weights_id="random-init")) is None  # not a trained baseline
+    assert matches(cell, dataclasses.replace(ok, weights_id="random-init:resnet18")) is None  # not a trained baseline
     assert matches(cell, dataclasses.replace(ok, method="ssld")) is None
     assert matches(cell, dataclasses.replace(ok, arch="resnet50")) is None
     assert matches(cell, dataclasses.replace(ok, dataset="dtd")) is None
