@@ -14,12 +14,15 @@ MMCV_VERSION="2.1.0"
 TORCH_VERSION="2.14.1"
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-# 1. Real data shipped by Debian (Fashion-MNIST, idx format).
-if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
-  log "installing Debian package dataset-fashion-mnist"
+# 1. Debian packages: real data (Fashion-MNIST, idx format) and headless Chromium (the report render test).
+apt_missing=()
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || apt_missing+=(dataset-fashion-mnist)
+command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${apt_missing[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
 fi
 
 # 2. Virtual environment.
