@@ -52,7 +52,8 @@ if command -v nvcc >/dev/null 2>&1 && "$VENV/bin/python" -c "import torch,sys; s
 fi
 pytag="$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
 WHEELS="$CACHE/wheels/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$pytag-$flavour"
-if ! "$VENV/bin/python" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" 2>/dev/null; then
+MMCV_STAMP="$VENV/.ssld-eval-mmcv-$MMCV_VERSION-$flavour"
+if [ ! -f "$MMCV_STAMP" ]; then
   if ! ls "$WHEELS"/mmcv-*.whl >/dev/null 2>&1; then
     log "building mmcv $MMCV_VERSION ($flavour ops) from source: about 17 minutes on 2 cores, once"
     build="$(mktemp -d)"
@@ -69,10 +70,12 @@ if ! "$VENV/bin/python" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$
   fi
   log "installing cached mmcv wheel from $WHEELS"
   "${PIP[@]}" install --no-deps --force-reinstall "$WHEELS"/mmcv-*.whl
+  "$VENV/bin/python" -c "import mmcv.ops" || { log "mmcv's compiled ops do not import; delete $WHEELS and rerun"; exit 1; }
+  touch "$MMCV_STAMP"
 fi
 
 # 5. ssld-eval itself.
-if ! "$VENV/bin/python" -c "import ssld_eval, distill" 2>/dev/null || [ ! -x "$VENV/bin/ssld-eval" ]; then
+if [ ! -x "$VENV/bin/ssld-eval" ] || ! "$VENV/bin/python" -c "import ssld_eval, distill" 2>/dev/null; then
   log "installing ssld-eval (editable)"
   "${PIP[@]}" install --no-deps --no-build-isolation -e .
 fi
