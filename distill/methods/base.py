@@ -53,6 +53,9 @@ class DistillMethod(nn.Module):
     uses_labels: ClassVar[bool] = True
     #: whether a teacher is required
     needs_teacher: ClassVar[bool] = True
+    #: whether images without a label (label -1, ``data.extra_unlabeled``) may reach a label-using method;
+    #: label-free methods (``uses_labels = False``) always accept them
+    accepts_unlabeled: ClassVar[bool] = False
     #: what the teacher-output cache stores for this method: "logits", "features" or None (not cacheable)
     cache_kind: ClassVar[str | None] = None
 
@@ -73,9 +76,21 @@ class DistillMethod(nn.Module):
             self.teacher.eval()
         return self
 
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """:meth:`loss_terms`; the loop calls the module (so that DistributedDataParallel syncs gradients)."""
+        return self.loss_terms(batch)
+
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Weighted scalar loss terms by name; the loop sums them."""
         raise NotImplementedError
+
+    def cache_signature(self) -> dict[str, Any]:
+        """What the cached teacher outputs depend on besides the teacher, the data and the crops.
+
+        A cache built under another signature is refused. The default (kind, method and all its parameters)
+        is always safe; methods whose targets depend on fewer parameters narrow it so that runs share caches.
+        """
+        return {"kind": self.cache_kind, "method": self.name, "params": dataclasses.asdict(self.params)}
 
     def teacher_targets(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """What the cache stores for ``images`` (only for methods with a ``cache_kind``)."""
@@ -83,4 +98,66 @@ class DistillMethod(nn.Module):
 
     def student_state_dict(self) -> dict[str, torch.Tensor]:
         """The student's weights (no heads, no teacher): load strictly into timm.create_model(arch)."""
-        return {k: v.detach().clone() for k, v in self.student.state_dict().items()}
+        state = self.student.state_dict()
+        return {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in state.items()}
+
+
+@dataclass(frozen=True)
+class SoftTargetParams(MethodParams):
+    """Parameters shared by the methods that learn from the teacher's class probabilities."""
+
+    topk: int = 10  # probabilities kept per crop in the teacher-output cache
+
+    def __post_init__(self) -> None:
+        if self.topk <= 0:
+            raise ValueError(f"topk: {self.topk} must be positive")
+
+
+class SoftTargetMethod(DistillMethod):
+    """A method whose teacher signal is the teacher's class distribution (KD, SSLD).
+
+    The cache stores the teacher's top-k probabilities at temperature 1 (fp16) and their class indices, so
+    one cache serves every temperature and both KD and SSLD. Replayed, the mass the top-k leave out is spread
+    uniformly over the other classes rather than renormalised away: that keeps the teacher's confidence
+    (renormalising would sharpen every target) and is exact when ``topk`` equals the class count.
+    """
+
+    cache_kind: ClassVar[str | None] = "logits"
+    params: SoftTargetParams
+
+    def __init__(self, student: nn.Module, teacher: nn.Module | None, params: MethodParams) -> None:
+        if isinstance(teacher, nn.ModuleList):
+            raise ValueError(f"method {self.name!r} takes one teacher; the recipe lists {len(teacher)}")
+        super().__init__(student, teacher, params)
+
+    def cache_signature(self) -> dict[str, Any]:
+        return {"kind": self.cache_kind, "topk": self.params.topk}
+
+    @torch.no_grad()
+    def teacher_targets(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        probs = self.teacher(images).float().softmax(dim=-1)
+        values, indices = probs.topk(min(self.params.topk, probs.shape[-1]), dim=-1)
+        return {"topk_values": values.half(), "topk_indices": indices.int()}
+
+    def teacher_log_probs(self, batch: Batch, num_classes: int) -> torch.Tensor:
+        """The teacher's log-probabilities at temperature 1: replayed from the cache, else computed."""
+        if batch.cached is not None:
+            return log_probs_from_topk(batch.cached["topk_values"], batch.cached["topk_indices"], num_classes)
+        with torch.no_grad():
+            return self.teacher(batch.images).float().log_softmax(dim=-1)
+
+
+def log_probs_from_topk(values: torch.Tensor, indices: torch.Tensor, num_classes: int,
+                        floor: float = 1e-8) -> torch.Tensor:
+    """Dense log-probabilities from top-k probabilities; the left-out mass is spread uniformly.
+
+    ``floor`` keeps log(0) out of KL terms when the top-k hold all the mass in fp16.
+    """
+    values = values.float()
+    rest = num_classes - values.shape[-1]
+    left_out = (1.0 - values.sum(dim=-1, keepdim=True)).clamp_min(0.0)
+    fill = left_out / rest if rest > 0 else torch.zeros_like(left_out)
+    dense = fill.expand(values.shape[0], num_classes).clone()
+    dense.scatter_(-1, indices.long(), values)
+    dense = dense.clamp_min(floor)
+    return (dense / dense.sum(dim=-1, keepdim=True)).log()

@@ -1,0 +1,214 @@
+"""Students and teachers as timm models, with strict local weight loading.
+
+Weights are read from ``.safetensors`` or from pickles through ``torch.load(weights_only=True)`` (a pickle
+naming any other global is refused, never executed), and loaded with every key accounted for: a mismatch is
+an error naming the missing, unexpected and mis-shaped keys. The one tolerated difference is a classifier
+whose class count differs, dropped only where the recipe asks for it (``student.reset_classifier``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from distill.recipe import Recipe, StudentConfig, TeacherConfig
+
+NESTING_KEYS = ("state_dict", "model", "student")
+_SHOWN = 10
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be read or does not match its architecture; the message names the keys."""
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def state_dict_sha256(state: Mapping[str, torch.Tensor]) -> str:
+    """A content hash of tensors (names, dtypes, shapes, values), for weights that have no file."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file or a weights-only pickle (``state_dict``/``model`` nesting allowed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: weights file not found")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # safetensors raises its own SafetensorError
+            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
+    try:
+        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for a disallowed global, RuntimeError for a truncated file
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise CheckpointError(
+            f"{path}: refused or unreadable as a weights-only checkpoint ({type(exc).__name__}: {first_line}); "
+            "pickles are loaded with weights_only=True and never executed: save it as safetensors instead"
+        ) from exc
+    while isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
+        nested = next((obj[k] for k in NESTING_KEYS if isinstance(obj.get(k), Mapping)), None)
+        if nested is None:
+            raise CheckpointError(f"{path}: no tensors found; top-level keys {sorted(obj)[:_SHOWN]}")
+        obj = nested
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
+    return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+
+
+def classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """Module names of timm's classifier(s) (``fc``, ``classifier``, ``head.fc`` ...) as key prefixes."""
+    classifier = getattr(model, "pretrained_cfg", {}).get("classifier") or ()
+    names = (classifier,) if isinstance(classifier, str) else tuple(classifier)
+    return tuple(f"{name}." for name in names)
+
+
+def _shown(keys: list[str]) -> str:
+    keys = sorted(keys)
+    return str(keys[:_SHOWN]) + (f" ... and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else "")
+
+
+def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, arch: str,
+                reset_classifier: bool = False) -> tuple[str, ...]:
+    """Load ``state`` into ``model`` with every key matched; returns the classifier keys dropped.
+
+    With ``reset_classifier`` the classifier's keys are dropped when their shapes differ, e.g. an ImageNet
+    checkpoint for a 10-class student, and the new classifier starts at zero: a randomly initialised head on
+    pretrained features starts with large confidently wrong logits whose first gradients wreck the features
+    (zero-initialised heads as in Kolesnikov et al. 2020, "Big Transfer (BiT)", arXiv 1912.11370). Nothing
+    else may differ.
+    """
+    expected = model.state_dict()
+    heads = classifier_prefixes(model)
+    dropped = []
+    if reset_classifier:
+        for key in [k for k in state if k.startswith(heads) and k in expected]:
+            if tuple(state[key].shape) != tuple(expected[key].shape):
+                dropped.append(key)
+    state = {k: v for k, v in state.items() if k not in dropped}
+    missing = [k for k in expected if k not in state and k not in dropped]
+    unexpected = [k for k in state if k not in expected]
+    mis_shaped = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in state
+                  if k in expected and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or mis_shaped:
+        parts = [f"missing keys {_shown(missing)}" if missing else "",
+                 f"unexpected keys {_shown(unexpected)}" if unexpected else "",
+                 f"shape mismatches {_shown(mis_shaped)}" if mis_shaped else ""]
+        raise CheckpointError(f"{source} does not match timm {arch!r}: " + "; ".join(p for p in parts if p))
+    model.load_state_dict(state, strict=not dropped)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if name in dropped:
+                tensor.zero_()
+    return tuple(dropped)
+
+
+def build_student(cfg: StudentConfig, num_classes: int, recipe: Recipe) -> nn.Module:
+    """``timm.create_model(cfg.arch, num_classes=...)``, initialised from ``cfg.init_checkpoint`` if given."""
+    kwargs: dict[str, Any] = {**cfg.model_kwargs, "num_classes": num_classes, "pretrained": cfg.pretrained}
+    if cfg.drop_rate:
+        kwargs["drop_rate"] = cfg.drop_rate
+    if cfg.drop_path_rate:
+        kwargs["drop_path_rate"] = cfg.drop_path_rate
+    try:
+        model = timm.create_model(cfg.arch, **kwargs)
+    except RuntimeError as exc:
+        raise ValueError(f"student.arch: timm cannot build {cfg.arch!r} ({exc})") from exc
+    if cfg.init_checkpoint:
+        path = recipe.path(cfg.init_checkpoint)
+        load_strict(model, read_weights(path), f"student.init_checkpoint {path}", cfg.arch,
+                    reset_classifier=cfg.reset_classifier)
+    return model
+
+
+@dataclass(frozen=True)
+class TeacherInfo:
+    """Which weights a teacher has, resolved without building it (the cache key needs only this)."""
+
+    arch: str
+    num_classes: int
+    weights_sha256: str
+    weights_path: str | None  # None: timm's pretrained weights
+    pretrained: bool
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arch": self.arch, "num_classes": self.num_classes, "weights_sha256": self.weights_sha256,
+                "source": self.weights_path or f"timm-pretrained:{self.arch}"}
+
+
+def _classifier_classes(arch: str, state: Mapping[str, torch.Tensor], kwargs: dict[str, Any]) -> int | None:
+    """The class count of a checkpoint's classifier, None when it holds no classifier."""
+    with torch.device("meta"):
+        probe = timm.create_model(arch, **kwargs)
+    for prefix in classifier_prefixes(probe):
+        weight = state.get(f"{prefix}weight")
+        if weight is not None:
+            return int(weight.shape[0])
+    return None
+
+
+def resolve_teacher(cfg: TeacherConfig, recipe: Recipe, where: str = "teacher") -> TeacherInfo:
+    """Find a teacher's architecture, class count and weights identity from the recipe entry."""
+    if cfg.checkpoint is None:
+        if not cfg.pretrained:
+            raise ValueError(f"{where}: give checkpoint (a weights file or a distill run dir) or pretrained: true")
+        if not cfg.arch or cfg.num_classes is None:
+            raise ValueError(f"{where}: a timm-pretrained teacher needs arch and num_classes")
+        return TeacherInfo(cfg.arch, cfg.num_classes, "", None, True, dict(cfg.model_kwargs))
+    path = recipe.path(cfg.checkpoint)
+    arch, num_classes, model_kwargs = cfg.arch, cfg.num_classes, dict(cfg.model_kwargs)
+    if path.is_dir():
+        meta_path, path = path / "student.json", path / "student.safetensors"
+        if not meta_path.is_file() or not path.is_file():
+            raise CheckpointError(f"{where}.checkpoint {meta_path.parent}: a distill run dir holds student.json "
+                                  "and student.safetensors")
+        meta = json.loads(meta_path.read_text())
+        if arch and arch != meta.get("arch"):
+            raise CheckpointError(f"{where}.arch {arch!r} differs from {meta_path}'s arch {meta.get('arch')!r}")
+        arch = meta["arch"]
+        num_classes = num_classes if num_classes is not None else int(meta["num_classes"])
+        model_kwargs = model_kwargs or dict(meta.get("model_kwargs") or {})
+    if not path.is_file():
+        raise CheckpointError(f"{where}.checkpoint {path}: no such file or distill run dir")
+    if not arch:
+        raise ValueError(f"{where}.arch is required for checkpoint {path}")
+    if num_classes is None:  # from the classifier's weight; a checkpoint without one is a bare backbone
+        num_classes = _classifier_classes(arch, read_weights(path), model_kwargs) or 0
+    return TeacherInfo(arch, num_classes, sha256_file(path), str(path), False, model_kwargs)
+
+
+def build_teacher(info: TeacherInfo, where: str = "teacher") -> nn.Module:
+    """The frozen teacher in eval mode; its weights are loaded strictly (no classifier reset)."""
+    model = timm.create_model(info.arch, **info.model_kwargs, num_classes=info.num_classes, pretrained=info.pretrained)
+    if info.weights_path is not None:
+        load_strict(model, read_weights(info.weights_path), f"{where} checkpoint {info.weights_path}", info.arch)
+    return model.eval().requires_grad_(False)
+
+
+def pretrained_identity(info: TeacherInfo, model: nn.Module) -> TeacherInfo:
+    """A timm-pretrained teacher's identity is the hash of the weights it was given."""
+    if info.weights_sha256:
+        return info
+    return TeacherInfo(info.arch, info.num_classes, state_dict_sha256(model.state_dict()), None, True,
+                       info.model_kwargs)

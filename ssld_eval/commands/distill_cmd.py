@@ -1,0 +1,44 @@
+"""``ssld-eval distill --config RECIPE [--set key.sub=value ...]``: train one student, write its checkpoint.
+
+Also runs under ``torchrun --nproc_per_node N -m ssld_eval.cli distill ...`` (gloo on CPU, NCCL on CUDA).
+The work is done by :func:`distill.run_recipe`; this module only maps the command line onto it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="recipe YAML, e.g. configs/distill/kd/....yaml")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY.SUB=VALUE", dest="overrides",
+                        help="override a recipe key, e.g. --set train.steps=200 (repeatable; values are YAML)")
+    parser.add_argument("--work-dir", type=Path, help="output folder (default: work_dirs/<method>/<recipe name>)")
+    parser.add_argument("--resume", action="store_true", help="continue from the work dir's newest checkpoint")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    parser.add_argument("--on-bad-image", choices=("skip", "fail"),
+                        help="unreadable images: skip (counted and listed in student.json) or fail (default: "
+                             "the recipe's data.on_bad_image, fail unless set)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from distill import run_recipe
+    from distill.cache import CacheMismatchError
+    from distill.checkpoint import NonFiniteError
+    from distill.data import DataError
+    from distill.models import CheckpointError
+    from distill.recipe import RecipeError
+
+    try:
+        work_dir = run_recipe(args.config, args.work_dir, overrides=args.overrides, device=args.device,
+                              resume=args.resume, on_bad_image=args.on_bad_image,
+                              progress=False if args.no_progress else None)
+    except (RecipeError, DataError, CheckpointError, CacheMismatchError, NonFiniteError,
+            FileNotFoundError, FileExistsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(work_dir / "student.safetensors")
+    return 0
