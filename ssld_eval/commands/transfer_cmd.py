@@ -2,15 +2,29 @@
 
 The record key is computed before anything heavy happens (it needs only the weights file's hash and the
 command line), so ``--skip-existing`` answers in milliseconds for a finished run.
+
+From Python, :func:`transfer` does the same and returns the :class:`ResultRecord`::
+
+    from ssld_eval.commands.transfer_cmd import transfer
+    record = transfer("runs/ssld/student.safetensors", "linear-probe", "animals", data_root=Path("data/builtin"))
+    record.metrics["top1"]
+
+``--data-root``: for a built-in set (``fashion``, ``animals``, ``digits``) the built-in folder holding
+``NAME/`` (default ``$SSLD_EVAL_DATA`` or ``data/builtin``); for ``imagefolder`` the folder holding
+``train/`` and ``test/``; for the literature sets the folder torchvision's reader expects (the error
+message of a wrong root shows the layout).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from ssld_eval.config import ConfigError, build_config, config_to_dict, parse_set_args
 from ssld_eval.provenance import canonical_hash, weights_id_for_spec
@@ -18,6 +32,10 @@ from ssld_eval.records import ResultRecord, ResultStore, record_key
 
 DEFAULT_RESULTS = Path("results")
 DEFAULT_CACHE = Path.home() / ".cache" / "ssld-eval" / "features"
+
+
+class TransferError(ValueError):
+    """A problem with the inputs (backbone, task, data, overrides); the message says which."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +46,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-missing", action="append", default=[], metavar="REGEX",
                         help="missing checkpoint keys matching REGEX are allowed (repeatable)")
     parser.add_argument("--task", required=True, help="linear-probe, knn, fine-tune, coco-det, ade20k-seg, ...")
-    parser.add_argument("--dataset", required=True, help="a registered data set name, or imagefolder")
-    parser.add_argument("--data-root", type=Path, help="where the data set lives on disk")
+    parser.add_argument("--dataset", required=True,
+                        help="a registered data set (cifar10, aircraft, voc2007, animals, ...) or imagefolder")
+    parser.add_argument("--data-root", type=Path,
+                        help="where the data set lives; for built-in sets the folder holding NAME/ "
+                             "(default: $SSLD_EVAL_DATA or data/builtin)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: results)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="feature cache folder")
     parser.add_argument("--name", help="display name of the backbone in reports (default: derived)")
@@ -53,59 +74,100 @@ def display_name(spec: str, name: str | None) -> str:
     return path.stem if path.suffix else spec
 
 
-def run(args: argparse.Namespace) -> int:
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and torch generators (random init, shuffling, timm's augmentations)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def transfer(
+    backbone: str, task: str, dataset: str, *, data_root: Path | None = None, results: Path = DEFAULT_RESULTS,
+    cache_dir: Path = DEFAULT_CACHE, seed: int = 0, overrides: Mapping[str, Any] | None = None,
+    arch: str | None = None, pretrained: bool = False, allow_missing: Iterable[str] = (), name: str | None = None,
+    device: str = "auto", skip_existing: bool = False, launcher: str = "none",
+) -> ResultRecord:
+    """Run ``task`` on ``dataset`` with ``backbone`` and write the record; returns it.
+
+    ``overrides`` are the recipe's ``--set`` values (strings are parsed as YAML, as on the command line).
+    With ``skip_existing``, a complete record of the same key is returned without running anything.
+    Raises :class:`TransferError` for bad inputs.
+    """
+    overrides = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (overrides or {}).items()}
     try:
-        overrides = parse_set_args(args.overrides)
-        weights_id = weights_id_for_spec(args.backbone, args.pretrained)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    store = ResultStore(args.results)
-    key = record_key(weights_id, args.task, args.dataset, overrides, args.seed)
-    if args.skip_existing and store.has_complete(key):
-        print(f"skip: complete record {store.path_for(key)} exists")
-        return 0
+        weights_id = weights_id_for_spec(backbone, pretrained)
+    except FileNotFoundError as exc:
+        raise TransferError(str(exc)) from exc
+    store = ResultStore(results)
+    key = record_key(weights_id, task, dataset, overrides, seed)
+    if skip_existing and store.has_complete(key):
+        print(f"skip: complete record {store.path_for(key)} exists", file=sys.stderr)
+        return store.read(store.path_for(key))
 
     # Heavy imports only once we know there is work to do.
     from ssld_eval.backbones import BackboneSpecError, CheckpointMismatchError, load_backbone
+    from ssld_eval.datasets import BadImagesError, DatasetLayoutError
     from ssld_eval.devices import resolve_device
     from ssld_eval.tasks import get_task
     from ssld_eval.tasks.base import TaskContext
 
     try:
-        task = get_task(args.task)()
-        config = build_config(task.Config, overrides)
-        device = resolve_device(args.device)
-        backbone = load_backbone(args.backbone, arch=args.arch, pretrained=args.pretrained,
-                                 allow_missing=args.allow_missing)
-    except (KeyError, ConfigError, ValueError, BackboneSpecError, CheckpointMismatchError) as exc:
-        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
-        return 2
-    work_dir = args.results / "work" / key
+        task_obj = get_task(task)()
+        config = build_config(task_obj.Config, overrides)
+        run_device = resolve_device(device)
+        seed_everything(seed)  # before the model is built: random-init weights depend on it
+        loaded = load_backbone(backbone, arch=arch, pretrained=pretrained, allow_missing=allow_missing)
+    except KeyError as exc:
+        raise TransferError(exc.args[0]) from exc
+    except (ConfigError, BackboneSpecError, CheckpointMismatchError, ValueError) as exc:
+        raise TransferError(str(exc)) from exc
+    work_dir = Path(results) / "work" / key
     work_dir.mkdir(parents=True, exist_ok=True)
-    ctx = TaskContext(backbone=backbone, dataset=args.dataset, data_root=args.data_root, seed=args.seed,
-                      device=device, work_dir=work_dir, cache_dir=args.cache_dir, launcher=args.launcher)
+    ctx = TaskContext(backbone=loaded, dataset=dataset, data_root=data_root, seed=seed, device=run_device,
+                      work_dir=work_dir, cache_dir=Path(cache_dir), launcher=launcher)
     started = time.perf_counter()
-    result = task.run(ctx, config)
-    provenance = backbone.provenance
+    seed_everything(seed)
+    try:
+        result = task_obj.run(ctx, config)
+    except (DatasetLayoutError, BadImagesError, ConfigError) as exc:
+        raise TransferError(str(exc)) from exc
+    provenance = loaded.provenance
     config_dict = config_to_dict(config)
     record = ResultRecord(
-        task=args.task, dataset=args.dataset, backbone=display_name(args.backbone, args.name),
-        arch=backbone.arch, weights_id=weights_id, seed=args.seed, status=result.status,
-        metrics=result.metrics, primary_metric=result.primary_metric, overrides=overrides,
-        protocol=result.protocol, config=config_dict, config_hash=canonical_hash(config_dict),
+        task=task, dataset=dataset, backbone=display_name(backbone, name), arch=loaded.arch, weights_id=weights_id,
+        seed=seed, status=result.status, metrics=result.metrics, primary_metric=result.primary_metric,
+        overrides=overrides, protocol=result.protocol, config=config_dict, config_hash=canonical_hash(config_dict),
         reason=result.reason, method=str(provenance.get("method", "")),
         teacher=str(provenance.get("teacher", {}).get("arch", "")) if provenance else "",
         source_top1=provenance.get("final_metrics", {}).get("top1") if provenance else None,
-        key_audit=backbone.audit.to_dict(), bad_images=result.bad_images,
+        key_audit=loaded.audit.to_dict(), bad_images=result.bad_images,
         duration_s=round(time.perf_counter() - started, 3),
     )
-    if args.launcher == "pytorch":
+    if launcher == "pytorch":
         import torch.distributed as dist
 
         if dist.is_initialized() and dist.get_rank() != 0:
-            return 0 if result.status == "complete" else 1
-    path = store.write(record)
+            return record
+    store.write(record)
+    return record
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        overrides = parse_set_args(args.overrides)
+        record = transfer(
+            args.backbone, args.task, args.dataset, data_root=args.data_root, results=args.results,
+            cache_dir=args.cache_dir, seed=args.seed, overrides=overrides, arch=args.arch, pretrained=args.pretrained,
+            allow_missing=args.allow_missing, name=args.name, device=args.device, skip_existing=args.skip_existing,
+            launcher=args.launcher,
+        )
+    except (ConfigError, TransferError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    path = ResultStore(args.results).path_for(record.key)
     print(json.dumps({"record": str(path), "status": record.status, "metrics": record.metrics,
                       "reason": record.reason}))
-    return 0 if result.status == "complete" else 1
+    return 0 if record.status == "complete" else 1

@@ -1,0 +1,68 @@
+"""``ssld-eval export CKPT --arch NAME --out F.safetensors``: the clean backbone, nothing else.
+
+The checkpoint is loaded with the strict loader (wrappers stripped, classifier dropped, every other
+mismatch an error), and the headless model's own state dict is written as safetensors, with a ``.json``
+sidecar holding the architecture, the source file and its sha256, the key audit and the source's
+provenance (a distilled student's ``student.json``), so that ``--backbone F.safetensors`` loads it and the
+probe still finds the student's resolution and normalisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a .safetensors/.pth/.pt/.bin/.ckpt file or a distill run dir")
+    parser.add_argument("--arch", help="timm architecture (default: the 'arch' of the .json beside the file)")
+    parser.add_argument("--out", type=Path, required=True, help="output .safetensors file")
+    parser.add_argument("--allow-missing", action="append", default=[], metavar="REGEX",
+                        help="missing keys matching REGEX are allowed (repeatable)")
+
+
+def _atomic(path: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_backbone(spec: str, out: Path, arch: str | None = None, allow_missing: list[str] | None = None) -> Path:
+    """Write ``spec``'s headless backbone to ``out`` (+ ``out.json``); returns ``out``."""
+    from safetensors.torch import save_file
+
+    from ssld_eval.backbones import load_backbone
+
+    if out.suffix != ".safetensors":
+        raise ValueError(f"--out {out}: the file name must end in .safetensors")
+    loaded = load_backbone(spec, arch=arch, allow_missing=allow_missing or ())
+    tensors = {k: v.detach().clone().contiguous() for k, v in loaded.model.state_dict().items()}
+    sidecar = {**loaded.provenance, "arch": loaded.arch, "source": str(Path(spec).resolve()),
+               "source_sha256": loaded.weights_id, "key_audit": loaded.audit.to_dict(), "kind": "exported-backbone"}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _atomic(out, lambda tmp: save_file(tensors, tmp, metadata={"arch": loaded.arch}))
+    _atomic(out.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(sidecar, indent=1) + "\n"))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ssld_eval.backbones import BackboneSpecError, CheckpointMismatchError
+
+    try:
+        out = export_backbone(args.checkpoint, args.out, args.arch, args.allow_missing)
+    except (BackboneSpecError, CheckpointMismatchError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"out": str(out), "sidecar": str(out.with_suffix(".json"))}))
+    return 0

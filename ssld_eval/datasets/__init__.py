@@ -1,0 +1,84 @@
+"""Classification data sets by name, read from the user's disk (never downloaded).
+
+- the 12 sets of the transfer literature (Kornblith et al. 2019): ``food101``, ``cifar10``, ``cifar100``,
+  ``birdsnap``, ``sun397``, ``cars``, ``aircraft``, ``voc2007``, ``dtd``, ``pets``, ``caltech101``,
+  ``flowers102``, with their official splits (torchvision's readers with ``download=False`` where
+  torchvision has one);
+- ``imagefolder``: any ``DIR`` holding ``train/<class>/*`` and ``test/<class>/*`` (``val/`` optional);
+- the built-in sets ``fashion``, ``animals`` and ``digits`` (``ssld-eval data builtin``): ``--data-root`` is
+  the built-in folder holding ``NAME/``; by default ``$SSLD_EVAL_DATA`` or ``data/builtin``.
+
+Each name maps to a :class:`DatasetSpec`: its loader, its primary metric and the layout it expects, which
+every "not found" error prints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ssld_eval.datasets.base import BadImagesError, ClassificationData, DatasetLayoutError, ImageSource
+
+Loader = Callable[[Path], ClassificationData]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    loader: Loader
+    metric: str  # top1, mean_per_class or map11
+    layout: str  # what --data-root must hold, shown in errors and in --help
+    builtin: bool = False
+
+
+DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(name: str, *, metric: str, layout: str, builtin: bool = False) -> Callable[[Loader], Loader]:
+    def decorate(loader: Loader) -> Loader:
+        if name in DATASETS:
+            raise ValueError(f"data set {name!r} is registered twice")
+        DATASETS[name] = DatasetSpec(name, loader, metric, layout, builtin)
+        return loader
+
+    return decorate
+
+
+def default_builtin_root() -> Path:
+    return Path(os.environ.get("SSLD_EVAL_DATA", "data/builtin"))
+
+
+def dataset_names() -> list[str]:
+    return sorted(DATASETS)
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise DatasetLayoutError(f"unknown data set {name!r}; known: {dataset_names()}")
+    return DATASETS[name]
+
+
+def load_dataset(name: str, data_root: Path | None) -> ClassificationData:
+    """Load ``name`` from ``data_root`` (for built-in sets: the folder holding ``name/``)."""
+    spec = get_dataset_spec(name)
+    if data_root is None:
+        if not spec.builtin:
+            raise DatasetLayoutError(f"{name}: --data-root is required; expected layout: {spec.layout}")
+        data_root = default_builtin_root()
+    root = Path(data_root).expanduser()
+    if not root.is_dir():
+        raise DatasetLayoutError(f"{name}: data root {root} does not exist or is not a folder; "
+                                 f"expected layout: {spec.layout}")
+    return spec.loader(root)
+
+
+# Registration happens on import of the loader modules.
+from ssld_eval.datasets import folders, torchvision_sets  # noqa: E402
+
+__all__ = [
+    "DATASETS", "BadImagesError", "ClassificationData", "DatasetLayoutError", "DatasetSpec", "ImageSource",
+    "dataset_names", "default_builtin_root", "folders", "get_dataset_spec", "load_dataset", "register_dataset",
+    "torchvision_sets",
+]

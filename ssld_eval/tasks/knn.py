@@ -1,0 +1,81 @@
+"""``knn``: cosine k-nearest-neighbour classification on frozen features (the linear probe's cached
+features, so a kNN after a probe does no forward pass).
+
+Recipe (Wu et al. 2018, as used by DINO, Caron et al. 2021, and SimReg, Navaneet et al. 2021): features
+L2-normalised; the bank is train + validation; for each test image the k most cosine-similar bank
+images vote for their class with weight ``exp(similarity / T)``, ``T = 0.07``; the class with the largest
+vote wins. Reported for k = 20 and k = 1 (``knn20_top1``, ``knn1_top1``; for the data sets whose metric
+is mean per-class accuracy also ``knn{k}_mean_per_class``; for multi-label VOC2007 the votes are
+per-class scores and the metric is 11-point mAP, ``knn{k}_map11``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ssld_eval.features.extract import Features
+from ssld_eval.features.pipeline import FeatureConfig, compute_split_features
+from ssld_eval.probe.metrics import classification_metrics
+from ssld_eval.tasks import register_task
+from ssld_eval.tasks.base import Task, TaskContext, TaskResult
+
+BANKS = ("train+val", "train")
+
+
+@dataclass(frozen=True)
+class Config(FeatureConfig):
+    ks: tuple[int, ...] = (20, 1)  # neighbourhood sizes; the first is the primary metric's
+    temperature: float = 0.07
+    bank: str = "train+val"  # or "train"
+    chunk: int = 1024  # test images per similarity block (memory: chunk x bank size floats)
+
+
+def knn_scores(bank: torch.Tensor, bank_targets: torch.Tensor, queries: torch.Tensor, k: int, temperature: float,
+               num_classes: int, chunk: int = 1024) -> torch.Tensor:
+    """Temperature-weighted votes (Q, C) of the ``k`` most cosine-similar bank rows for each query."""
+    if not 1 <= k <= len(bank):
+        raise ValueError(f"k={k}: must be between 1 and the bank size {len(bank)}")
+    bank = F.normalize(bank.float(), dim=1)
+    if bank_targets.ndim == 2:  # multi-label: a neighbour votes for each class it has
+        votes_of = (bank_targets > 0).float()
+    else:
+        votes_of = F.one_hot(bank_targets.long(), num_classes).float()
+    out = torch.empty(len(queries), votes_of.shape[1])
+    for start in range(0, len(queries), chunk):
+        block = F.normalize(queries[start:start + chunk].float(), dim=1)
+        similarity, neighbours = (block @ bank.t()).topk(k, dim=1)
+        weights = (similarity / temperature).exp()
+        out[start:start + chunk] = torch.einsum("qk,qkc->qc", weights, votes_of[neighbours])
+    return out
+
+
+@register_task("knn")
+class KNN(Task):
+    Config = Config
+
+    def run(self, ctx: TaskContext, config: Config) -> TaskResult:  # type: ignore[override]
+        if config.bank not in BANKS:
+            raise ValueError(f"bank={config.bank!r}: expected one of {BANKS}")
+        if not config.ks:
+            raise ValueError("ks: give at least one k")
+        feats = compute_split_features(ctx, config)
+        data = feats.data
+        with_val = "val" in feats.splits and config.bank == "train+val"
+        bank = Features.concat([feats.splits["train"], *([feats.splits["val"]] if with_val else [])])
+        test = feats.splits["test"]
+        started = time.perf_counter()
+        metrics: dict[str, float] = {}
+        for k in config.ks:
+            scores = knn_scores(bank.features, bank.targets, test.features, k, config.temperature, data.num_classes,
+                                config.chunk)
+            metrics.update(classification_metrics(scores, test.targets, data.metric, prefix=f"knn{k}_"))
+        primary = f"knn{config.ks[0]}_{'map11' if data.multilabel else data.metric}"
+        protocol = {**feats.protocol(), "ks": list(config.ks), "temperature": config.temperature,
+                    "similarity": "cosine", "bank": "train+val" if with_val else "train",
+                    "n_bank": len(bank), "n_test": len(test), "num_classes": data.num_classes,
+                    "knn_s": round(time.perf_counter() - started, 3)}
+        return TaskResult(metrics=metrics, primary_metric=primary, protocol=protocol, bad_images=feats.bad_images)
