@@ -28,7 +28,8 @@ def test_cli_writes_a_linear_probe_record(image_folder, tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     record = ResultStore(tmp_path / "results").read(Path(printed["record"]))
     assert record.status == "complete" and record.task == "linear-probe" and record.dataset == "imagefolder"
-    assert record.arch == BACKBONE and record.weights_id == "random-init" and record.primary_metric == "top1"
+    assert record.arch == BACKBONE and record.weights_id == f"random-init:{BACKBONE}"
+    assert record.primary_metric == "top1"
     assert 0.0 <= record.metrics["top1"] <= 100.0
     protocol = record.protocol
     assert protocol["num_l2_values"] == 45 and protocol["l2_range"] == [pytest.approx(1e-6), pytest.approx(1e5)]
