@@ -27,14 +27,15 @@ FEATURES_VERSION = 1  # bump when extraction changes what a cached file would ho
 
 
 def weights_identity(weights_id: str, model: nn.Module) -> str:
-    """``weights_id``, made unique for random-init weights by hashing the initialised tensors."""
+    """``weights_id``, made unique for random-init weights (``random-init:<arch>``) by hashing the initialised
+    tensors: every seed draws other weights."""
     if not weights_id.startswith("random-init"):
         return weights_id
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return f"random-init:{digest.hexdigest()}"
+    return f"{weights_id}:{digest.hexdigest()}"
 
 
 def feature_key(*, weights: str, arch: str, dataset: str, fingerprint: str, split: str, transform: dict[str, Any],

@@ -20,7 +20,8 @@ from ssld_eval.features.transforms import eval_transform
 def backbone(arch: str = "test_resnet", provenance: dict | None = None, seed: int = 0) -> LoadedBackbone:
     torch.manual_seed(seed)
     model = timm.create_model(arch, num_classes=0)
-    return LoadedBackbone(model, arch, "random-init", KeyAudit("random-init", arch, "", 0, 0), provenance or {})
+    weights_id = f"random-init:{arch}"
+    return LoadedBackbone(model, arch, weights_id, KeyAudit(weights_id, arch, "", 0, 0), provenance or {})
 
 
 def test_transform_defaults_to_timm_config_bicubic_centre_crop():
@@ -41,8 +42,10 @@ def test_transform_follows_the_students_provenance_and_overrides():
 
 def test_random_init_identity_depends_on_the_drawn_weights():
     a, b, a_again = backbone(seed=0), backbone(seed=1), backbone(seed=0)
-    assert weights_identity("random-init", a.model) == weights_identity("random-init", a_again.model)
-    assert weights_identity("random-init", a.model) != weights_identity("random-init", b.model)
+    ident = "random-init:test_resnet"
+    assert weights_identity(ident, a.model) == weights_identity(ident, a_again.model)
+    assert weights_identity(ident, a.model) != weights_identity(ident, b.model)
+    assert weights_identity(ident, a.model).startswith(ident + ":")
     assert weights_identity("abc123", a.model) == "abc123"
 
 
