@@ -117,3 +117,14 @@ def test_sweep_is_deterministic():
     second = sweep_l2(x, y, xv, yv, top1, l2_values=l2_grid(8))
     assert first.points == second.points
     assert np.array_equal(first.head.weight.numpy(), second.head.weight.numpy())
+
+
+def test_loss_is_exact_when_a_label_probability_underflows():
+    x, y = gaussian_classes(40, 6, 3, seed=9, spread=2.0)
+    problem = LogisticProblem(x, y)
+    params = torch.randn(6 * 3 + 3, generator=torch.Generator().manual_seed(10)) * 60.0  # logit gaps >> 70
+    loss, _ = problem.evaluate(params, 0.0)
+    w, b = params.double()[:18].view(6, 3), params.double()[18:]
+    reference = torch.nn.functional.cross_entropy(x.double() @ w + b, y).item()
+    assert torch.softmax(x @ w.float() + b.float(), 1).gather(1, y[:, None]).min() < 1e-30  # the case tested
+    assert math.isfinite(loss) and loss == pytest.approx(reference, rel=1e-4)
