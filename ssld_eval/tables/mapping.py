@@ -45,7 +45,7 @@ METRIC_TARGETS: dict[str, Target] = {
        for k, v in _COCO.items()},
     "ade20k_miou": Target("ade20k-seg", "ade20k", "mIoU"),
     "imagenet_linear": Target("linear-probe", "imagenet", "top1"),
-    "imagenet_1nn": Target("knn", "imagenet", "top1_k1"),
+    "imagenet_1nn": Target("knn", "imagenet", "knn1_top1"),
 }
 
 #: paper model name -> timm architecture (None: no timm equivalent)
