@@ -71,14 +71,16 @@ def remove_dc(x: torch.Tensor) -> torch.Tensor:
 
 def spatial_mimic_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """DFM spatial view: both (B, C, H, W) maps L2-normalised over channels at each position, then the summed
-    squared error divided by the batch size (ScaleKD Eq. for the spatial path)."""
-    diff = F.normalize(pred, dim=1) - F.normalize(target.to(pred.dtype), dim=1)
+    squared error divided by the batch size. Computed in fp32 (the sum runs over every element)."""
+    diff = F.normalize(pred.float(), dim=1) - F.normalize(target.float(), dim=1)
     return diff.pow(2).sum() / pred.shape[0]
 
 
 def frequency_mimic_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """DFM frequency view: the spatial-view loss on both maps after removing their DC component."""
-    return spatial_mimic_loss(remove_dc(pred), remove_dc(target.to(pred.dtype)))
+    """DFM frequency view: the spatial-view loss on both maps after removing their DC component (the DCTs in
+    fp32 even under autocast: in bf16 the removed mean would leave a residue as large as the rest)."""
+    with torch.autocast(pred.device.type, enabled=False):
+        return spatial_mimic_loss(remove_dc(pred.float()), remove_dc(target.float()))
 
 
 def logit_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
