@@ -107,16 +107,21 @@ def distill_all(paths: DemoPaths, device: str, progress: Progress) -> dict[str, 
     return students
 
 
+def demo_plan(registered: list[str]) -> dict[str, tuple[tuple[str, ...], dict[str, str]]]:
+    """The plan entries of the registered tasks; a registered task without an entry is an error."""
+    missing = sorted(set(registered) - set(TRANSFER_PLAN))
+    if missing:
+        raise RuntimeError(f"registered task(s) {missing} have no entry in the demo's TRANSFER_PLAN")
+    return {task: entry for task, entry in TRANSFER_PLAN.items() if task in registered}
+
+
 def transfer_all(students: dict[str, Path], paths: DemoPaths, device: str, progress: Progress) -> list[str]:
     """Every registered task on every student; returns the failed runs (they are in the report too)."""
     from ssld_eval.commands.transfer_cmd import TransferError, transfer
     from ssld_eval.tasks import task_names
 
-    missing = sorted(set(task_names()) - set(TRANSFER_PLAN))
-    if missing:
-        raise RuntimeError(f"registered task(s) {missing} have no entry in the demo's TRANSFER_PLAN")
     failures: list[str] = []
-    for task, (datasets, overrides) in TRANSFER_PLAN.items():
+    for task, (datasets, overrides) in demo_plan(task_names()).items():
         for dataset in datasets:
             for name, run_dir in students.items():
                 label = f"{task} {dataset} {name}"
@@ -141,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
     from ssld_eval.report.render import write_report
 
     paths = DemoPaths.under(args.out, args.data, args.work_dir)
-    transfers = sum(len(datasets) for datasets, _ in TRANSFER_PLAN.values()) * len(STUDENT_RECIPES)
+    from ssld_eval.tasks import task_names
+
+    transfers = sum(len(datasets) for datasets, _ in demo_plan(task_names()).values()) * len(STUDENT_RECIPES)
     progress = Progress(total=1 + 1 + len(STUDENT_RECIPES) + transfers + 1)
     build_builtin(paths.data, seed=0, size=args.size)
     progress.step(f"built-in data ({args.size}) in {paths.data}")
