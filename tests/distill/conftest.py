@@ -7,6 +7,7 @@ threads made small CPU steps up to 10x slower than one thread, so these tests tr
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +19,20 @@ from distill_helpers import tiny_recipe, write_image_folder, write_recipe, write
 TEST_THREADS = int(os.environ.get("SSLD_EVAL_TEST_THREADS", "1"))
 
 
-@pytest.fixture(autouse=True)
-def _torch_threads() -> Iterator[None]:
+@contextlib.contextmanager
+def limited_threads() -> Iterator[None]:
     before = torch.get_num_threads()
     torch.set_num_threads(TEST_THREADS)
-    yield
-    torch.set_num_threads(before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads() -> Iterator[None]:
+    with limited_threads():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +51,8 @@ def tiny_teacher(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
     work = tmp_path_factory.mktemp("tiny_teacher")
     recipe = write_recipe(work / "teacher.yaml", tiny_recipe(tiny_data, train={"steps": 6}))
-    return run_recipe(recipe, work / "run", device="cpu", log=lambda _m: None)
+    with limited_threads():  # session fixtures are set up before the function-scoped thread fixture
+        return run_recipe(recipe, work / "run", device="cpu", log=lambda _m: None)
 
 
 @pytest.fixture(scope="session")
@@ -50,4 +60,5 @@ def fashion_teacher(builtin_small: Path, tmp_path_factory: pytest.TempPathFactor
     """The built-in teacher run dir (Lite2 fine-tuned on ``builtin_small`` Fashion), trained once per session."""
     from signal_helpers import train_teacher
 
-    return train_teacher(builtin_small, tmp_path_factory.mktemp("fashion_teacher") / "run")
+    with limited_threads():
+        return train_teacher(builtin_small, tmp_path_factory.mktemp("fashion_teacher") / "run")

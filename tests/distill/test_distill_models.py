@@ -23,7 +23,7 @@ class _Evil:
 def test_malicious_pickle_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "evil.pth"
     with open(path, "wb") as handle:
-        pickle.dump({"state_dict": {"w": _Evil()}}, handle)
+        pickle.dump({"state_dict": {"w": _Evil()}}, handle, protocol=2)
     with pytest.raises(CheckpointError, match=r"evil\.pth: refused or unreadable as a weights-only checkpoint"):
         read_weights(path)
     assert "pwned" not in capsys.readouterr().out

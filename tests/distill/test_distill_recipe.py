@@ -83,3 +83,13 @@ def test_every_shipped_recipe_validates(path: Path) -> None:
     recipe = load_recipe(path)
     assert recipe.method in method_names()
     assert path.parent.name == recipe.method, f"{path}: recipes live in configs/distill/<method>/"
+
+
+def test_cli_reports_recipe_errors_with_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ssld_eval.cli import main
+
+    path = write_recipe(tmp_path / "typo.yaml", tiny_recipe(tmp_path, student={"arhc": "resnet18"}))
+    assert main(["distill", "--config", str(path), "--work-dir", str(tmp_path / "w"), "--device", "cpu"]) == 2
+    assert "typo.yaml: student: unknown key(s) arhc" in capsys.readouterr().err
+    assert main(["distill", "--config", str(path), "--set", "nokey"]) == 2
+    assert "--set 'nokey': expected key.sub=value" in capsys.readouterr().err

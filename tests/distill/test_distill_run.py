@@ -144,3 +144,21 @@ def test_bad_image_skip_is_recorded_in_student_json(tmp_path: Path, tiny_data: P
     meta = json.loads((work / "student.json").read_text())
     assert [b["path"] for b in meta["bad_images"]] == [str(extra / "u001.png")]
     assert meta["data"]["splits"]["extra_unlabeled"]["images"] == 2
+
+
+def test_multi_teacher_feature_method_runs_cached_through_the_loop(tiny_data: Path, tiny_teacher: Path,
+                                                                   tmp_path: Path) -> None:
+    """The loop's contract with feature methods (SimReg): a teacher list arrives as an nn.ModuleList and the
+    cache stores whatever ``teacher_targets`` returns, here one fp16 feature vector per teacher."""
+    teachers = [{"checkpoint": str(tiny_teacher)}, {"checkpoint": str(tiny_teacher)}]
+    recipe = tiny_recipe(tiny_data, method={"name": "simreg", "head_layers": 2}, teacher=teachers,
+                         train={"steps": 2}, cache={"enabled": True, "views": 1, "dir": str(tmp_path / "cache")})
+    work = run_recipe(write_recipe(tmp_path / "simreg.yaml", recipe), tmp_path / "run", **QUIET)
+    manifest = json.loads((tmp_path / "cache" / "manifest.json").read_text())
+    width = timm.create_model("test_efficientnet", num_classes=0).num_features
+    assert manifest["fields"] == {f"features.{i}": {"dtype": "float16", "shape": [width]} for i in range(2)}
+    meta = json.loads((work / "student.json").read_text())
+    assert isinstance(meta["teacher"], list) and len(meta["teacher"]) == 2
+    log = json.loads((work / "log.jsonl").read_text().splitlines()[-1])
+    assert {"regression.0", "regression.1"} <= set(log)
+    timm.create_model("test_efficientnet", num_classes=3).load_state_dict(load_file(work / "student.safetensors"))
