@@ -5,7 +5,8 @@ and :func:`~ssld_eval.features.extract.forward_batches` (what the linear probe r
 channels_last, inference mode), once eager (the path for small data sets) and once with ``torch.compile``
 (the path from ``COMPILE_MIN_IMAGES`` images on); decoding is left out (random input). Side by side in
 one process with the same threads: a 2048^3 fp32 ``torch.matmul`` timed the same way. Measurements
-alternate in rounds (the machine may be shared) and the medians are reported.
+alternate in rounds (the machine may be shared) and the medians are reported; both run under the
+extractor's thread policy (one thread when the machine is oversubscribed), reported as ``threads``.
 
 Prints one JSON line: ``images_per_s`` / ``achieved_gflops`` / ``ratio`` of the compiled path,
 ``eager_*`` of the eager one, ``matmul_gflops``, ``compile_s``, the break-even image count of compiling,
@@ -24,6 +25,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ssld_eval.features.extract import COMPILE_MIN_IMAGES, forward_batches, prepare_model
+from ssld_eval.features.threads import cpu_threads
 
 BATCH, SIZE, ROUNDS, BATCHES_PER_ROUND, MATMUL_N = 32, 224, 5, 3, 2048
 
@@ -52,6 +54,16 @@ def time_matmul(a: torch.Tensor, b: torch.Tensor, seconds: float) -> float:
     return 2 * MATMUL_N**3 * count / elapsed / 1e9
 
 
+def measure_rounds(eager: torch.nn.Module, compiled: torch.nn.Module, images: torch.Tensor, a: torch.Tensor,
+                   b: torch.Tensor, device: torch.device, rates: dict[str, list[float]]) -> None:
+    for _ in range(ROUNDS):
+        eager_s = time_forward(eager, images, device)
+        compiled_s = time_forward(compiled, images, device)
+        rates["eager"].append(1 / eager_s)
+        rates["compiled"].append(1 / compiled_s)
+        rates["matmul"].append(time_matmul(a, b, seconds=(eager_s + compiled_s) * BATCH * BATCHES_PER_ROUND / 2))
+
+
 def main() -> None:
     torch.manual_seed(0)
     device = torch.device("cpu")
@@ -60,23 +72,18 @@ def main() -> None:
     images = torch.randn(BATCH, 3, SIZE, SIZE)
     a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
 
-    eager = prepare_model(model, device, compile_model=False)
-    compiled = prepare_model(model, device, compile_model=True)
-    started = time.perf_counter()
-    with torch.inference_mode():
-        forward_batches(compiled, images, device, BATCH)  # compiles
-    compile_s = time.perf_counter() - started
-    with torch.inference_mode():
-        forward_batches(eager, images, device, BATCH)  # warm-up
-    torch.matmul(a, b)
-
     rates: dict[str, list[float]] = {"eager": [], "compiled": [], "matmul": []}
-    for _ in range(ROUNDS):
-        eager_s = time_forward(eager, images, device)
-        compiled_s = time_forward(compiled, images, device)
-        rates["eager"].append(1 / eager_s)
-        rates["compiled"].append(1 / compiled_s)
-        rates["matmul"].append(time_matmul(a, b, seconds=(eager_s + compiled_s) * BATCH * BATCHES_PER_ROUND / 2))
+    with cpu_threads() as threads:  # the extractor's thread policy, for the model and the matmul alike
+        eager = prepare_model(model, device, compile_model=False)
+        compiled = prepare_model(model, device, compile_model=True)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            forward_batches(compiled, images, device, BATCH)  # compiles
+        compile_s = time.perf_counter() - started
+        with torch.inference_mode():
+            forward_batches(eager, images, device, BATCH)  # warm-up
+        torch.matmul(a, b)
+        measure_rounds(eager, compiled, images, a, b, device, rates)
     eager_ips, compiled_ips, matmul = (statistics.median(rates[k]) for k in ("eager", "compiled", "matmul"))
     saving = 1 / eager_ips - 1 / compiled_ips
     print(json.dumps({
@@ -86,7 +93,7 @@ def main() -> None:
         "eager_ratio": round(eager_ips * flops / matmul, 3), "compile_s": round(compile_s, 1),
         "compile_break_even_images": round(compile_s / saving) if saving > 0 else None,
         "compile_min_images": COMPILE_MIN_IMAGES, "gflops_per_image": round(flops, 3), "batch": BATCH,
-        "image_size": SIZE, "threads": torch.get_num_threads(), "load_avg_1m": round(os.getloadavg()[0], 2),
+        "image_size": SIZE, "threads": threads, "load_avg_1m": round(os.getloadavg()[0], 2),
     }))
 
 

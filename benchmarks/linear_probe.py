@@ -8,7 +8,9 @@ seed 0; standardised with the training statistics), from the strongest L2 to the
 - scikit-learn: ``LogisticRegression(solver="lbfgs", warm_start=True, C=1 / (l2 * n))`` refitted for each
   value in turn, on float64 features (its native precision; float32 input made it slower here). Its
   objective ``C * sum CE + 1/2 ||W||^2`` equals ``(1 / l2)`` times ours, so the minimisers coincide.
-  Defaults otherwise (tol 1e-4, max_iter 100).
+  Defaults otherwise (tol 1e-4, max_iter 100; its own threading).
+
+Ours uses one thread when the machine is oversubscribed (``ssld_eval.features.threads``), else torch's.
 
 Prints one JSON line: ``ours_s``, ``sklearn_s``, ``ratio`` (sklearn / ours), the validation top-1 (percent)
 of the value each chose, the chosen values, and the solver work (evaluations / iterations).
@@ -26,6 +28,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from ssld_eval.features.threads import cpu_threads
 from ssld_eval.probe.lbfgs import Standardizer, l2_grid, sweep_l2
 from ssld_eval.probe.metrics import top1
 
@@ -72,6 +75,12 @@ def run_sklearn(x_train, y_train, x_val, y_val, values: list[float]) -> dict:
     return {"s": seconds, "val_acc": accuracies[best], "l2": values[best], "iterations": iterations}
 
 
+def ours_threads() -> int:
+    """Threads the solver would use now (one on an oversubscribed machine, see ssld_eval.features.threads)."""
+    with cpu_threads(N_TRAIN * DIM * CLASSES) as threads:
+        return threads
+
+
 def main() -> None:
     torch.manual_seed(SEED)
     data = synthetic_features()
@@ -84,7 +93,8 @@ def main() -> None:
         "ours_val_acc": round(ours["val_acc"], 2), "sklearn_val_acc": round(sklearn["val_acc"], 2),
         "ours_l2": ours["l2"], "sklearn_l2": sklearn["l2"], "ours_evaluations": ours["evals"],
         "sklearn_iterations": sklearn["iterations"], "num_l2_values": len(values),
-        "threads": torch.get_num_threads(), "load_avg_1m": round(os.getloadavg()[0], 2),
+        "torch_threads": torch.get_num_threads(),
+        "ours_threads_now": ours_threads(), "load_avg_1m": round(os.getloadavg()[0], 2),
     }))
 
 

@@ -1,13 +1,13 @@
-"""Pooled penultimate features of a frozen backbone over one split: ``model(x)`` of a timm model built
-with ``num_classes=0``.
+"""Pooled penultimate features of a frozen backbone over one split: ``model(x)`` of a timm model built with
+``num_classes=0``.
 
 Speed on CPU: fp32 (these CPUs have no bf16 units), channels_last (oneDNN's fast convolution layout) and,
-for many images, ``torch.compile`` (Inductor fuses the convolutions with their batch norms and
-activations). Compiling costs tens of seconds up front, so it is used only when the number of images
-makes it pay (see :data:`COMPILE_MIN_IMAGES`, measured by ``benchmarks/features.py``); compiled runs
-always see full batches (the last one is padded) so that nothing is compiled twice. On CUDA, bf16
-autocast. Images that cannot be decoded are dropped and named in :attr:`Features.bad`; nothing is
-substituted for them.
+for many images, ``torch.compile`` (Inductor fuses the convolutions with their batch norms and activations).
+Compiling costs tens of seconds up front, so it is used only when the number of images makes it pay (see
+:data:`COMPILE_MIN_IMAGES`, measured by ``benchmarks/features.py``); compiled runs always see full batches
+(the last one is padded) so that nothing is compiled twice; one thread on an oversubscribed machine
+(:mod:`ssld_eval.features.threads`). On CUDA, bf16 autocast. Images that cannot be decoded are dropped and
+named in :attr:`Features.bad`; nothing is substituted for them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from ssld_eval.datasets.base import ImageSource
 from ssld_eval.devices import autocast
+from ssld_eval.features.threads import cpu_threads
 
 #: compile (CPU, "auto") from this many images on: compile time / per-image saving, measured on resnet50
 COMPILE_MIN_IMAGES = 20_000
@@ -109,7 +111,7 @@ def extract_features(
     run = prepare_model(model, device, compile_model)
     chunks, kept, bad = [], [], []
     started = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), cpu_threads() if device.type == "cpu" else nullcontext():
         for indices, images, failed in tqdm(loader, desc=desc, file=sys.stderr, mininterval=2.0, leave=False):
             bad.extend(failed)
             if images is None:

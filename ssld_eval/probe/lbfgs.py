@@ -24,37 +24,23 @@ warm-started lbfgs at the same validation accuracy):
 - W = 0 starts with the bias that is optimal for it (log class frequencies);
 - each fit stops when the gradient's largest entry is below ``gtol`` or an iteration gains less than
   ``ftol`` (relative); float32 products (which dominate), float64 scalars; small problems use one
-  thread (see :data:`SINGLE_THREAD_BELOW`).
+  thread, as does an oversubscribed machine (:mod:`ssld_eval.features.threads`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from ssld_eval.features.threads import cpu_threads
 from ssld_eval.probe.metrics import Metric
 
 NUM_L2_VALUES = 45
 L2_RANGE = (1e-6, 1e5)
-#: below this many multiply-adds per evaluation (n * dim * classes) one thread is used: thread start-up and
-#: barriers cost more than they save on small products (2-4x faster measured on a loaded 2-core machine)
-SINGLE_THREAD_BELOW = 1 << 25
-
-
-@contextmanager
-def _threads_for(work: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if work < SINGLE_THREAD_BELOW and before > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def l2_grid(num: int = NUM_L2_VALUES, low: float = L2_RANGE[0], high: float = L2_RANGE[1]) -> list[float]:
@@ -270,7 +256,7 @@ def fit_logistic(
         weight, bias = problem.split(params)
         weight.copy_(init.weight)
         bias.copy_(init.bias)
-    with _threads_for(problem.n * problem.dim * problem.classes):
+    with cpu_threads(problem.n * problem.dim * problem.classes):
         state = _State(params, *problem.evaluate(params, l2))
         state, n_iter, evals, converged = _minimize(problem, state, l2, Curvature(problem.penalised),
                                                     max_iter=max_iter, gtol=gtol, ftol=ftol)
@@ -312,7 +298,7 @@ def sweep_l2(
     """
     values = sorted(l2_values if l2_values is not None else l2_grid(), reverse=True)
     problem = LogisticProblem(x_train, y_train, num_classes)
-    with _threads_for(problem.n * problem.dim * problem.classes):
+    with cpu_threads(problem.n * problem.dim * problem.classes):
         return _solve_path(problem, values, x_val.float().contiguous(), y_val, score, max_iter=max_iter, gtol=gtol,
                            ftol=ftol, on_point=on_point)
 

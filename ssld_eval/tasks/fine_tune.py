@@ -24,7 +24,9 @@ from __future__ import annotations
 import math
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +42,7 @@ from ssld_eval.datasets import BadImagesError, load_dataset
 from ssld_eval.datasets.base import ConcatSource, ImageSource
 from ssld_eval.devices import autocast
 from ssld_eval.features.extract import DecodedImages, collate_decoded, default_workers, extract_features
+from ssld_eval.features.threads import cpu_threads
 from ssld_eval.features.transforms import eval_transform
 from ssld_eval.probe.metrics import classification_metrics
 from ssld_eval.tasks import register_task
@@ -115,6 +118,35 @@ def loss_fn(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float)
     return F.cross_entropy(logits.float(), targets.long(), label_smoothing=label_smoothing)
 
 
+def train_steps(model: nn.Module, loader: DataLoader, train: ImageSource, optimizer: torch.optim.Optimizer,
+                scheduler: Any, config: Config, device: torch.device, bad: set[str],
+                progress: tqdm) -> tuple[int, float, str]:
+    """``config.steps`` optimiser steps over ``loader`` (reshuffled each pass); returns (steps done, last
+    loss, why training failed or ''). Undecodable images are dropped from their batch and added to ``bad``."""
+    step, last_loss = 0, math.nan
+    while step < config.steps:
+        for indices, images, failed in loader:
+            bad.update(train.ident(i) for i in failed)
+            if images is None:
+                continue
+            scheduler.step(step)
+            images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            with autocast(device):
+                logits = model(images)
+            loss = loss_fn(logits, train.targets[indices].to(device), config.label_smoothing)
+            if not torch.isfinite(loss):
+                return step, last_loss, f"training loss became {loss.item()} at step {step}"
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            last_loss, step = loss.item(), step + 1
+            progress.update(1)
+            progress.set_postfix(loss=f"{last_loss:.3f}", refresh=False)
+            if step >= config.steps:
+                break
+    return step, last_loss, ""
+
+
 @register_task("fine-tune")
 class FineTune(Task):
     Config = Config
@@ -143,33 +175,16 @@ class FineTune(Task):
         scheduler, _ = create_scheduler_v2(optimizer, sched=config.sched, num_epochs=config.steps,
                                            warmup_epochs=config.warmup_steps, warmup_lr=config.lr * 0.01)
         bad: set[str] = set()
-        started, step, last_loss = time.perf_counter(), 0, math.nan
+        started = time.perf_counter()
         progress = tqdm(total=config.steps, desc=f"fine-tune {data.name}", file=sys.stderr, mininterval=2.0,
                         leave=False)
-        while step < config.steps:
-            for indices, images, failed in loader:
-                bad.update(train.ident(i) for i in failed)
-                if images is None:
-                    continue
-                scheduler.step(step)
-                images = images.to(ctx.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                with autocast(ctx.device):
-                    logits = model(images)
-                loss = loss_fn(logits, train.targets[indices].to(ctx.device), config.label_smoothing)
-                if not torch.isfinite(loss):
-                    progress.close()
-                    return TaskResult(metrics={}, primary_metric=data.metric, status="failed",
-                                      reason=f"training loss became {loss.item()} at step {step}",
-                                      bad_images=tuple(sorted(bad)))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                last_loss, step = loss.item(), step + 1
-                progress.update(1)
-                progress.set_postfix(loss=f"{last_loss:.3f}", refresh=False)
-                if step >= config.steps:
-                    break
+        with cpu_threads() if ctx.device.type == "cpu" else nullcontext():
+            step, last_loss, failure = train_steps(model, loader, train, optimizer, scheduler, config, ctx.device,
+                                                   bad, progress)
         progress.close()
+        if failure:
+            return TaskResult(metrics={}, primary_metric=data.metric, status="failed", reason=failure,
+                              bad_images=tuple(sorted(bad)))
         train_s = time.perf_counter() - started
         test = extract_features(model, data.splits["test"], evaluation.build(), device=ctx.device,
                                 batch_size=config.eval_batch_size, workers=workers, desc=f"{data.name}/test eval")

@@ -2,9 +2,7 @@
 from random init, on ``animals`` and ``digits``, in the three classification tasks.
 
 Sized for a 2-core CPU: images at the sets' native 64 px (``image_size=64``) instead of the model's 224,
-and a short fine-tune (40 steps of 32 images, about one epoch of train + val). On a machine whose load
-exceeds its cores, torch runs one thread (two threads spinning at OpenMP barriers measured 3-6x slower
-there); results do not depend on it.
+and a short fine-tune (40 steps of 32 images, about one epoch of train + val).
 
 Finding (measured at 64, 128 and 224 px): on ``digits`` (scikit-learn's 8x8 digits, upscaled) frozen
 random-init features are as good as ImageNet's or better (kNN 95-97% vs 87-89%; linear probe within a
@@ -14,10 +12,7 @@ ImageNet's advantage only for fine-tuning, and that both frozen feature sets wor
 
 from __future__ import annotations
 
-import os
-
 import pytest
-import torch
 
 from ssld_eval.commands.transfer_cmd import transfer
 
@@ -29,17 +24,8 @@ TASKS = {
 MARGIN = 5.0  # percentage points
 
 
-@pytest.fixture
-def cpu_threads():
-    before = torch.get_num_threads()
-    if os.getloadavg()[0] > (os.cpu_count() or 1):
-        torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
-def test_imagenet_lite0_against_random_init(builtin_small, tmp_path, cpu_threads):
+def test_imagenet_lite0_against_random_init(builtin_small, tmp_path):
     backbones = {
         "imagenet": str(builtin_small / "teachers" / "tf_efficientnet_lite0.safetensors"),
         "random": "tf_efficientnet_lite0",

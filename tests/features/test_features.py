@@ -88,3 +88,23 @@ def test_cache_roundtrip_and_damaged_files(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
     cache.path(key).write_bytes(b"garbage")
     assert cache.load(key) is None
+
+
+def test_thread_policy_single_thread_for_small_work_or_a_busy_machine(monkeypatch):
+    from ssld_eval.features import threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        with threads.cpu_threads(1000) as small:
+            pass
+        with threads.cpu_threads(1 << 30) as large:
+            pass
+        assert (small, large) == (1, 2) and torch.get_num_threads() == 2
+        monkeypatch.setattr(threads.os, "getloadavg", lambda: (64.0 + (threads.os.cpu_count() or 1), 0.0, 0.0))
+        with threads.cpu_threads(1 << 30) as busy:
+            assert torch.get_num_threads() == 1
+        assert busy == 1 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
