@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 
@@ -38,7 +39,10 @@ def build_pair() -> tuple[torch.nn.Module, torch.nn.Module]:
     ours_cfg = Config.fromfile(CONFIG_ROOT / "coco_det" / "mask-rcnn_fpn_1x.py")
     ours_cfg.model.backbone.arch = "resnet50"
     ours_cfg.model.neck.in_channels = [256, 512, 1024, 2048]
-    native_cfg = Config.fromfile("mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py")
+    import mmdet
+
+    shipped = Path(mmdet.__file__).parent / ".mim" / "configs" / "mask_rcnn" / "mask-rcnn_r50_fpn_1x_coco.py"
+    native_cfg = Config.fromfile(shipped)
     native_cfg.model.backbone.init_cfg = None  # timm's weights are copied in below; no download
     ours, native = MODELS.build(ours_cfg.model), MODELS.build(native_cfg.model)
     ours.init_weights()
@@ -95,6 +99,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    # mmengine logs every parameter's initialisation to stdout; this script's stdout is one JSON line
+    MMLogger.get_instance("adapter_overhead", log_level="ERROR")
     load_before = os.getloadavg()
     ours, native = build_pair()
     models = {"adapter": ours, "native": native}
