@@ -255,6 +255,8 @@ def load_backbone(
                          matched=len(model.state_dict()) if pretrained else 0)
         return LoadedBackbone(model=model, arch=spec, weights_id=weights_id, audit=audit)
     path, arch, provenance = _resolve_checkpoint(spec, arch)
+    # the sidecar's timm kwargs (e.g. a ViT student's img_size) rebuild the model it was trained as
+    kwargs = {**(provenance.get("model_kwargs") or {}), **kwargs}
     model = create_headless(arch, **kwargs)
     audit = load_state_dict_strictly(
         model, read_state_dict(path), source=str(path), arch=arch, allow_missing=allow_missing

@@ -74,6 +74,15 @@ def display_name(spec: str, name: str | None) -> str:
     return path.stem if path.suffix else spec
 
 
+def teacher_archs(provenance: Mapping[str, Any]) -> str:
+    """The teacher arch(s) a distilled student's ``student.json`` names: none (a supervised baseline or no
+    provenance), one teacher (a mapping) or several (a list, joined with ``+``)."""
+    teachers = provenance.get("teacher") or []
+    if isinstance(teachers, Mapping):
+        teachers = [teachers]
+    return "+".join(str(teacher.get("arch", "")) for teacher in teachers)
+
+
 def seed_everything(seed: int) -> None:
     """Python, NumPy and torch generators (random init, shuffling, timm's augmentations)."""
     import numpy as np
@@ -141,8 +150,7 @@ def transfer(
         seed=seed, status=result.status, metrics=result.metrics, primary_metric=result.primary_metric,
         overrides=overrides, protocol=result.protocol, config=config_dict, config_hash=canonical_hash(config_dict),
         reason=result.reason, method=str(provenance.get("method", "")),
-        teacher=str(provenance.get("teacher", {}).get("arch", "")) if provenance else "",
-        source_top1=provenance.get("final_metrics", {}).get("top1") if provenance else None,
+        teacher=teacher_archs(provenance), source_top1=(provenance.get("final_metrics") or {}).get("top1"),
         key_audit=loaded.audit.to_dict(), bad_images=result.bad_images,
         duration_s=round(time.perf_counter() - started, 3),
     )

@@ -101,3 +101,15 @@ def test_export_writes_a_clean_headless_backbone_that_loads(tmp_path, source_sta
     assert torch.equal(reloaded.model.state_dict()["layer4.0.conv1.weight"], source_state["layer4.0.conv1.weight"])
     assert cli.main(["export", str(source), "--arch", ARCH, "--out", str(tmp_path / "x.pth")]) == 2
     assert "must end in .safetensors" in capsys.readouterr().err
+
+
+def test_run_dir_rebuilds_the_model_with_its_sidecar_kwargs(tmp_path):
+    """A ViT student trained at 64 px has a 4x4+1 position table; timm's default 224 px model would not fit."""
+    student = timm.create_model("vit_tiny_patch16_224", img_size=64, num_classes=10)
+    save_file(student.state_dict(), str(tmp_path / "student.safetensors"))
+    sidecar = {"arch": "vit_tiny_patch16_224", "model_kwargs": {"img_size": 64}, "method": "scalekd"}
+    (tmp_path / "student.json").write_text(json.dumps(sidecar))
+    loaded = load_backbone(str(tmp_path))
+    assert loaded.model.pos_embed.shape == (1, 17, 192)
+    assert torch.equal(loaded.model.state_dict()["pos_embed"], student.state_dict()["pos_embed"])
+    assert loaded.audit.matched == loaded.audit.expected

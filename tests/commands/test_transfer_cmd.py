@@ -116,3 +116,23 @@ def test_bad_override_and_unknown_task_are_errors(image_folder, tmp_path):
                  overrides={"l2_maxx": "3"})
     with pytest.raises(TransferError, match="unknown task"):
         transfer(BACKBONE, "linear-probes", "imagefolder", data_root=image_folder, results=tmp_path / "r")
+
+
+@pytest.mark.parametrize(("teacher", "expected"), [
+    (None, ""),  # a supervised baseline
+    ({"arch": "tf_efficientnet_lite2"}, "tf_efficientnet_lite2"),
+    ([{"arch": "resnet50"}, {"arch": "vit_small_patch16_224"}], "resnet50+vit_small_patch16_224"),
+])
+def test_record_names_method_and_teachers_from_the_student_provenance(image_folder, tmp_path, teacher, expected):
+    import timm
+    from safetensors.torch import save_file
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    save_file(timm.create_model(BACKBONE, num_classes=3).state_dict(), str(run_dir / "student.safetensors"))
+    provenance = {"arch": BACKBONE, "method": "kd", "teacher": teacher, "final_metrics": {"top1": 61.5}}
+    (run_dir / "student.json").write_text(json.dumps(provenance))
+    record = transfer(str(run_dir), "knn", "imagefolder", data_root=image_folder, results=tmp_path / "r",
+                      cache_dir=tmp_path / "cache", overrides={"image_size": "32"})
+    assert record.status == "complete"
+    assert (record.method, record.teacher, record.source_top1) == ("kd", expected, 61.5)
