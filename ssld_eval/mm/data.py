@@ -28,6 +28,22 @@ def builtin_root() -> Path:
     return Path(os.environ.get("SSLD_EVAL_DATA", "data/builtin"))
 
 
+def locate_root(data_root: Path | None, builtin_subpath: str, classes_folder_up: int = 0) -> tuple[Path, bool]:
+    """(root of the data set, whether it is a built-in set with its own ``classes.json``).
+
+    ``--data-root`` may name the data set itself (a user's COCO 2017 / ADEChallengeData2016, or the built-in
+    set's own folder) or, as for the built-in classification sets, the built-in folder holding
+    ``builtin_subpath``; without it the built-in folder is ``$SSLD_EVAL_DATA`` or data/builtin. A set is
+    built-in when ``classes.json`` sits ``classes_folder_up`` folders above its root (real COCO and ADE20K
+    have none: their classes are mmdet's and mmseg's).
+    """
+    if data_root is None:
+        return builtin_root() / builtin_subpath, True
+    root = data_root / builtin_subpath if (data_root / builtin_subpath).is_dir() else data_root
+    classes_folder = root.parents[classes_folder_up - 1] if classes_folder_up else root
+    return root, (classes_folder / "classes.json").is_file()
+
+
 def builtin_classes(folder: Path) -> list[str]:
     """The class names of a built-in set, from its ``classes.json``."""
     path = folder / "classes.json"

@@ -55,13 +55,13 @@ class Ade20kSegmentation(Task):
     kind = "segmentation"
 
     def run(self, ctx: TaskContext, config: TaskConfig) -> TaskResult:
-        from ssld_eval.mm.data import builtin_root, validate_seg_split
+        from ssld_eval.mm.data import locate_root, validate_seg_split
         from ssld_eval.mm.runner import run_recipe
 
         if ctx.dataset != "ade20k":
             raise ConfigError(f"ade20k-seg: --dataset {ctx.dataset!r}; expected 'ade20k'")
-        builtin = ctx.data_root is None
-        root = builtin_root() / "ade" / "ADEChallengeData2016" if builtin else cast(Path, ctx.data_root)
+        root, builtin = locate_root(ctx.data_root, "ade/ADEChallengeData2016", classes_folder_up=1)
+        builtin = builtin or ctx.data_root is None  # a missing built-in set: builtin_dataset names the fix
         overrides = builtin_dataset(root) if builtin else {}
 
         def prepare(cfg: Any, channels: list[int]) -> dict[str, Any]:

@@ -61,14 +61,14 @@ def coco_result(raw: dict[str, float], protocol: dict[str, Any]) -> TaskResult:
 
 def coco_classes(data_root: Path | None) -> tuple[Path, list[str], str]:
     """(root, classes, source): the built-in set's own classes, or mmdet's 80 for a user's COCO 2017."""
-    from ssld_eval.mm.data import builtin_classes, builtin_root
+    from ssld_eval.mm.data import builtin_classes, locate_root
 
-    if data_root is None:
-        root = builtin_root() / "coco"
+    root, builtin = locate_root(data_root, "coco")
+    if builtin or data_root is None:
         return root, builtin_classes(root), "builtin"
     from mmdet.datasets import CocoDataset
 
-    return data_root, list(CocoDataset.METAINFO["classes"]), "user"
+    return root, list(CocoDataset.METAINFO["classes"]), "user"
 
 
 @register_task("coco-det")

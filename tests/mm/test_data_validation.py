@@ -74,3 +74,21 @@ def test_segmentation_image_without_labels_is_named(data_copy: Path, tmp_path: P
     victim.unlink()
     with pytest.raises(DataValidationError, match=rf"1 image\(s\) without a label map .*{victim.stem}\.jpg"):
         _run("ade20k-seg", "ade20k", tmp_path)
+
+
+def test_data_root_may_name_the_builtin_folder_or_the_set(builtin_tiny: Path, tmp_path: Path) -> None:
+    """``--data-root`` works as for the classification sets (the built-in folder holding coco/ and ade/), names
+    the set itself, or names a user's real COCO (no classes.json: mmdet's 80 classes)."""
+    from ssld_eval.mm.data import locate_root
+    from ssld_eval.tasks.coco_det import coco_classes
+
+    ade = builtin_tiny / "ade" / "ADEChallengeData2016"
+    assert locate_root(builtin_tiny, "ade/ADEChallengeData2016", classes_folder_up=1) == (ade, True)
+    assert locate_root(ade, "ade/ADEChallengeData2016", classes_folder_up=1) == (ade, True)
+    own = json.loads((builtin_tiny / "coco" / "classes.json").read_text())["classes"]
+    assert coco_classes(builtin_tiny) == (builtin_tiny / "coco", own, "builtin")
+    assert coco_classes(builtin_tiny / "coco") == (builtin_tiny / "coco", own, "builtin")
+    user = tmp_path / "coco2017"
+    shutil.copytree(builtin_tiny / "coco" / "annotations", user / "annotations")
+    root, classes, source = coco_classes(user)
+    assert (root, len(classes), classes[0], source) == (user, 80, "person", "user")
