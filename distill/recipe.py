@@ -102,6 +102,9 @@ class TrainConfig:
     min_lr: float = 0.0
     clip_grad: float | None = None  # max gradient norm
     ema_decay: float | None = None  # timm ModelEmaV3 of the student; exported when set
+    # ramp the EMA decay up from 0 (timm's use_warmup): on runs of a few hundred steps the random init
+    # would otherwise keep a visible share of the exported weights (0.98 ** 120 = 9%)
+    ema_warmup: bool = False
     finetune_steps: int = 0  # labelled cross-entropy fine-tune afterwards (SSLD's final stage)
     finetune_lr: float = 0.01
     channels_last: bool = True

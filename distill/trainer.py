@@ -111,7 +111,8 @@ class Trainer:
         self.progress, self.log = progress and info.is_main, log
         self.stages = plan_stages(self.train_cfg)
         self.total_steps = self.stages[-1].end
-        self.ema = ModelEmaV3(method.student, decay=self.train_cfg.ema_decay) if self.train_cfg.ema_decay else None
+        self.ema = (ModelEmaV3(method.student, decay=self.train_cfg.ema_decay, use_warmup=self.train_cfg.ema_warmup)
+                    if self.train_cfg.ema_decay else None)
         self.mean = torch.tensor(recipe.data.mean, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(recipe.data.std, device=device).view(1, 3, 1, 1)
         self.step = 0
