@@ -15,28 +15,40 @@ where it stopped and a rerun of a finished demo only re-renders the report.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DISTILL_CONFIGS = REPO / "configs" / "distill"
 TEACHER_RECIPE = "supervised/tf_efficientnet_lite2_teacher_builtin.yaml"
-#: (display name, recipe): the students, all MobileNetV3-small-0.5 from random init at the same step budget
+#: (display name, recipe): the students, all MobileNetV3-small-0.5 from random init at the same step budget.
+#: SSLD comes before KD: its teacher cache (train + unlabeled images) serves KD's train images too.
 STUDENT_RECIPES = (
     ("supervised", "supervised/mobilenetv3_small_050_builtin.yaml"),
-    ("kd", "kd/mobilenetv3_small_050_from_lite2_builtin.yaml"),
     ("ssld", "ssld/mobilenetv3_small_050_from_lite2_builtin.yaml"),
+    ("kd", "kd/mobilenetv3_small_050_from_lite2_builtin.yaml"),
     ("simreg", "simreg/mobilenetv3_small_050_from_lite2_builtin.yaml"),
     ("scalekd", "scalekd/mobilenetv3_small_050_from_lite2_builtin.yaml"),
 )
+#: student -> the teacher cache it shares (same teacher, crops and target kind)
+TEACHER_CACHES = {"ssld": "logits", "kd": "logits", "simreg": "features"}
+#: The demo's budget: the recipes' own step counts are the slow signal tests' (several seeds' worth of
+#: margin); the demo trains shorter so the whole run fits 15 minutes on 2 CPU cores. Every student gets the
+#: same budget, and the EMA ramps up so that none exports a share of its random init.
+TEACHER_BUDGET = {"train.steps": "50", "train.warmup_steps": "5", "train.checkpoint_every": "25"}
+STUDENT_BUDGET = {"train.steps": "150", "train.checkpoint_every": "50", "train.ema_warmup": "true"}
 #: task -> (data sets, recipe overrides used in the demo)
 TRANSFER_PLAN: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "linear-probe": (("animals", "digits"), {}),
     "knn": (("animals", "digits"), {}),
-    "fine-tune": (("animals", "digits"), {"steps": "100"}),
+    # 60 steps: a short warm-up, a high LR and mild crops (64 px silhouettes lose their shape under the
+    # default 25% crops): 46% on animals for the supervised student, against 23% with the task's defaults
+    "fine-tune": (("animals", "digits"), {"steps": "60", "warmup_steps": "5", "lr": "0.1", "scale_min": "0.8"}),
     "coco-det": (("coco",), {"profile": "smoke"}),
     "ade20k-seg": (("ade20k",), {"profile": "smoke"}),
 }
@@ -48,11 +60,12 @@ class DemoPaths:
     work: Path
     results: Path
     report: Path
+    logs: Path
 
     @classmethod
     def under(cls, out: Path, data: Path, work: Path | None) -> DemoPaths:
         work = work or out / "work"
-        return cls(data=data, work=work, results=out / "results", report=out / "index.html")
+        return cls(data=data, work=work, results=out / "results", report=out / "index.html", logs=out / "logs")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -84,11 +97,13 @@ def distill_all(paths: DemoPaths, device: str, progress: Progress) -> dict[str, 
 
     teacher_dir = paths.work / "teacher_lite2"
     common = {"data.root": str(paths.data)}
-    runs = [("teacher", TEACHER_RECIPE, teacher_dir, common)]
+    runs = [("teacher", TEACHER_RECIPE, teacher_dir, {**common, **TEACHER_BUDGET})]
     for name, recipe in STUDENT_RECIPES:
-        overrides = {**common, "teacher.checkpoint": str(teacher_dir)} if name != "supervised" else common
-        if name in ("kd", "ssld", "simreg"):
-            overrides = {**overrides, "cache.dir": str(paths.work / "teacher_cache" / name)}
+        overrides = {**common, **STUDENT_BUDGET}
+        if name != "supervised":
+            overrides["teacher.checkpoint"] = str(teacher_dir)
+        if name in TEACHER_CACHES:
+            overrides["cache.dir"] = str(paths.work / "teacher_cache" / TEACHER_CACHES[name])
         runs.append((name, recipe, paths.work / name, overrides))
     missing = sorted(set(method_names()) - {name for name, _ in STUDENT_RECIPES})
     if missing:
@@ -115,6 +130,15 @@ def demo_plan(registered: list[str]) -> dict[str, tuple[tuple[str, ...], dict[st
     return {task: entry for task, entry in TRANSFER_PLAN.items() if task in registered}
 
 
+@contextlib.contextmanager
+def run_log(path: Path) -> Iterator[None]:
+    """Send one run's output (mmengine prints its whole config and a line per 10 iterations) to its own log
+    file, so the terminal shows the demo's progress lines; the path is named when the run fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        yield
+
+
 def transfer_all(students: dict[str, Path], paths: DemoPaths, device: str, progress: Progress) -> list[str]:
     """Every registered task on every student; returns the failed runs (they are in the report too)."""
     from ssld_eval.commands.transfer_cmd import TransferError, transfer
@@ -125,10 +149,12 @@ def transfer_all(students: dict[str, Path], paths: DemoPaths, device: str, progr
         for dataset in datasets:
             for name, run_dir in students.items():
                 label = f"{task} {dataset} {name}"
+                log = paths.logs / f"{task}_{dataset}_{name}.log"
                 try:
-                    record = transfer(str(run_dir), task, dataset, data_root=paths.data, results=paths.results,
-                                      cache_dir=paths.work / "features", overrides=overrides, name=name,
-                                      device=device, skip_existing=True)
+                    with run_log(log):
+                        record = transfer(str(run_dir), task, dataset, data_root=paths.data,
+                                          results=paths.results, cache_dir=paths.work / "features",
+                                          overrides=overrides, name=name, device=device, skip_existing=True)
                 except TransferError as exc:
                     failures.append(f"{label}: {exc}")
                     progress.step(f"transfer {label}: error: {exc}")
@@ -137,7 +163,7 @@ def transfer_all(students: dict[str, Path], paths: DemoPaths, device: str, progr
                 shown = f"{record.primary_metric} {value:.2f}" if value is not None else record.reason
                 progress.step(f"transfer {label}: {record.status} {shown}")
                 if record.status != "complete":
-                    failures.append(f"{label}: {record.reason}")
+                    failures.append(f"{label}: {record.reason} (log: {log})")
     return failures
 
 
