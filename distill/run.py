@@ -115,7 +115,8 @@ def _train(recipe: Recipe, work_dir: Path, device: torch.device, info: DistInfo,
     torch.manual_seed(recipe.train.seed)
     student = build_student(recipe.student, splits.num_classes, recipe)
     teacher, infos = _teachers(recipe, splits.num_classes, method_cls)
-    method: DistillMethod = method_cls(student, teacher, recipe.method_params)
+    params = recipe.method_params.with_training_size(recipe.data.image_size)  # after --set data.image_size
+    method: DistillMethod = method_cls(student, teacher, params)
     if recipe.train.sync_bn and info.enabled and device.type == "cuda":
         method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
     method.to(device)

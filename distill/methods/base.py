@@ -43,6 +43,11 @@ class MethodParams:
             raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
         return cls(**values)
 
+    def with_training_size(self, image_size: int) -> MethodParams:
+        """These parameters once the recipe's training resolution (``data.image_size``) is known; methods whose
+        modules depend on it fill their unset size from it."""
+        return self
+
 
 class DistillMethod(nn.Module):
     """Base class; subclasses set the class attributes and implement :meth:`loss_terms`."""

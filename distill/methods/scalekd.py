@@ -22,6 +22,7 @@ few logits.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -121,7 +122,7 @@ class ScaleKDParams(MethodParams):
     num_heads: tuple[int, int] = (16, 24)
     #: queries of the stage-4 projectors: "tpp" = the TPP path's outputs (authors' code), "learned" = own table
     stage4_queries: str = "tpp"
-    #: training resolution the projectors' grids are built for; None = the teacher's own input size
+    #: training resolution the projectors' grids are built for; unset: the recipe's data.image_size
     image_size: int | None = None
 
     def __post_init__(self) -> None:
@@ -130,6 +131,10 @@ class ScaleKDParams(MethodParams):
             raise ValueError(f"scalekd: num_heads needs two values (stage 3, stage 4), got {self.num_heads}")
         if self.stage4_queries not in STAGE4_QUERIES:
             raise ValueError(f"scalekd: stage4_queries must be one of {STAGE4_QUERIES}, got {self.stage4_queries!r}")
+
+    def with_training_size(self, image_size: int) -> ScaleKDParams:
+        """The projectors' token grids follow the crops the trainer feeds (``data.image_size``)."""
+        return self if self.image_size else dataclasses.replace(self, image_size=image_size)
 
 
 @torch.no_grad()

@@ -277,6 +277,19 @@ def test_wrong_resolution_and_several_teachers_are_refused():
 SIGNAL_STEPS = ("train.steps=200", "train.checkpoint_every=100")
 
 
+def test_projectors_follow_the_recipes_training_size(tiny_data, tiny_teacher, tmp_path):
+    """method.image_size unset: the projectors' grids come from data.image_size (32 px here; the teacher's own
+    default input is 160 px, whose grids would not fit the crops the trainer feeds)."""
+    from distill_helpers import tiny_recipe, write_recipe
+
+    recipe = tiny_recipe(tiny_data, method={"name": "scalekd", "num_heads": [4, 4]},
+                         teacher={"checkpoint": str(tiny_teacher)}, data={"image_size": 32}, train={"steps": 2})
+    run = run_recipe(write_recipe(tmp_path / "scalekd.yaml", recipe), tmp_path / "run", device="cpu",
+                     log=lambda _m: None)
+    meta = json.loads((run / "student.json").read_text())
+    assert meta["steps"] == 2 and meta["config"]["method"]["image_size"] is None
+
+
 @pytest.mark.slow
 def test_scalekd_beats_supervised_on_fashion(builtin_small, fashion_teacher, tmp_path_factory):
     entries = (
@@ -301,9 +314,9 @@ def test_scalekd_runs_with_a_vit_teacher_trained_here(builtin_small, tmp_path):
         "train.log_every=1",
     ]
     vit_teacher = run_recipe(
-        CONFIGS / "supervised" / "mobilenetv3_small_050_builtin.yaml",
+        CONFIGS / "supervised" / "vit_tiny_patch16_teacher_builtin.yaml",
         tmp_path / "vit_teacher",
-        overrides=[*short, "student.arch=vit_tiny_patch16_224", "student.model_kwargs={img_size: 64}"],
+        overrides=short,
         device="cpu",
         log=lambda _m: None,
     )
