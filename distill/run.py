@@ -137,8 +137,13 @@ def _train(recipe: Recipe, work_dir: Path, device: torch.device, info: DistInfo,
     weights = work_dir / "student.safetensors"
     if info.is_main:
         final = trainer.final_model()
-        metrics = evaluate(final, splits.eval_set, recipe, device) if splits.eval_set is not None else {}
-        if trainer.ema is not None and splits.eval_set is not None:
+        classifier_trained = method.trains_classifier or recipe.train.finetune_steps > 0
+        evaluable = splits.eval_set is not None and classifier_trained
+        metrics = evaluate(final, splits.eval_set, recipe, device) if evaluable else {}
+        if not classifier_trained:
+            metrics["classifier"] = (f"untrained ({recipe.method} trains features only): judge the student by kNN "
+                                     "or linear probe (ssld-eval transfer)")
+        elif trainer.ema is not None and evaluable:
             metrics["top1_without_ema"] = evaluate(method.student, splits.eval_set, recipe, device)["top1"]
         teachers = [{"arch": t.arch, "weights_sha256": t.weights_sha256, "num_classes": t.num_classes,
                      "source": t.to_dict()["source"]} for t in infos]
@@ -160,8 +165,9 @@ def _train(recipe: Recipe, work_dir: Path, device: torch.device, info: DistInfo,
         state = {k: v.detach().clone(memory_format=torch.contiguous_format)
                  for k, v in final.state_dict().items()}
         export_student(work_dir, state, meta)
-        log(f"wrote {weights} | {metrics.get('split', 'no eval split')} top-1 "
-            f"{metrics.get('top1', float('nan')):.2f}%")
+        top1 = f"{metrics.get('split', 'no eval split')} top-1 {metrics['top1']:.2f}%" if "top1" in metrics else (
+            "top-1 not reported: the classifier is untrained" if not classifier_trained else "no eval split")
+        log(f"wrote {weights} | {top1}")
     barrier(info)
     return work_dir
 

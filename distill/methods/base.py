@@ -61,6 +61,9 @@ class DistillMethod(nn.Module):
     #: whether images without a label (label -1, ``data.extra_unlabeled``) may reach a label-using method;
     #: label-free methods (``uses_labels = False``) always accept them
     accepts_unlabeled: ClassVar[bool] = False
+    #: whether the method trains the student's classifier (SimReg regresses features only: its exported
+    #: classifier is the random init, so no top-1 is reported for it)
+    trains_classifier: ClassVar[bool] = True
     #: what the teacher-output cache stores for this method: "logits", "features" or None (not cacheable)
     cache_kind: ClassVar[str | None] = None
 

@@ -102,6 +102,7 @@ class SimReg(DistillMethod):
 
     Params = SimRegParams
     uses_labels = False
+    trains_classifier = False
     needs_teacher = True
     cache_kind = "features"
 

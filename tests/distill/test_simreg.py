@@ -85,6 +85,21 @@ def test_heads_and_teachers_absent_from_export():
     fresh.load_state_dict(exported, strict=True)
 
 
+def test_no_top1_is_reported_for_the_untrained_classifier(tiny_data: Path, tiny_teacher: Path, tmp_path: Path):
+    """SimReg never trains the classifier it exports: its student.json reports no top-1 (a chance-level number
+    would reach the report as the student's source accuracy), only why."""
+    import json
+
+    from distill_helpers import tiny_recipe, write_recipe
+
+    recipe = tiny_recipe(tiny_data, method={"name": "simreg", "head_layers": 2},
+                         teacher={"checkpoint": str(tiny_teacher)}, train={"steps": 2}, cache={"enabled": False})
+    run = run_recipe(write_recipe(tmp_path / "simreg.yaml", recipe), tmp_path / "run", device="cpu",
+                     log=lambda _m: None)
+    metrics = json.loads((run / "student.json").read_text())["final_metrics"]
+    assert "top1" not in metrics and "untrained" in metrics["classifier"]
+
+
 def test_cached_and_online_paths_agree_and_cache_skips_the_teacher():
     method = _method(_teachers())
     batch = _batch()
