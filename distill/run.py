@@ -165,9 +165,11 @@ def _train(recipe: Recipe, work_dir: Path, device: torch.device, info: DistInfo,
         state = {k: v.detach().clone(memory_format=torch.contiguous_format)
                  for k, v in final.state_dict().items()}
         export_student(work_dir, state, meta)
-        top1 = f"{metrics.get('split', 'no eval split')} top-1 {metrics['top1']:.2f}%" if "top1" in metrics else (
-            "top-1 not reported: the classifier is untrained" if not classifier_trained else "no eval split")
-        log(f"wrote {weights} | {top1}")
+        if "top1" in metrics:
+            shown = f"{metrics['split']} top-1 {metrics['top1']:.2f}%"
+        else:
+            shown = "no eval split" if classifier_trained else "top-1 not reported: the classifier is untrained"
+        log(f"wrote {weights} | {shown}")
     barrier(info)
     return work_dir
 

@@ -35,7 +35,8 @@ def locate_root(data_root: Path | None, builtin_subpath: str, classes_folder_up:
     set's own folder) or, as for the built-in classification sets, the built-in folder holding
     ``builtin_subpath``; without it the built-in folder is ``$SSLD_EVAL_DATA`` or data/builtin. A set is
     built-in when ``classes.json`` sits ``classes_folder_up`` folders above its root (real COCO and ADE20K
-    have none: their classes are mmdet's and mmseg's).
+    have none: their classes are mmdet's and mmseg's); the default folder always counts as built-in, so a
+    missing one is named by :func:`builtin_classes` with the command that builds it.
     """
     if data_root is None:
         return builtin_root() / builtin_subpath, True

@@ -61,7 +61,6 @@ class Ade20kSegmentation(Task):
         if ctx.dataset != "ade20k":
             raise ConfigError(f"ade20k-seg: --dataset {ctx.dataset!r}; expected 'ade20k'")
         root, builtin = locate_root(ctx.data_root, "ade/ADEChallengeData2016", classes_folder_up=1)
-        builtin = builtin or ctx.data_root is None  # a missing built-in set: builtin_dataset names the fix
         overrides = builtin_dataset(root) if builtin else {}
 
         def prepare(cfg: Any, channels: list[int]) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def coco_classes(data_root: Path | None) -> tuple[Path, list[str], str]:
     from ssld_eval.mm.data import builtin_classes, locate_root
 
     root, builtin = locate_root(data_root, "coco")
-    if builtin or data_root is None:
+    if builtin:
         return root, builtin_classes(root), "builtin"
     from mmdet.datasets import CocoDataset
 
