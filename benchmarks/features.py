@@ -5,8 +5,8 @@ and :func:`~ssld_eval.features.extract.forward_batches` (what the linear probe r
 channels_last, inference mode), once eager (the path for small data sets) and once with ``torch.compile``
 (the path from ``COMPILE_MIN_IMAGES`` images on); decoding is left out (random input). Side by side in
 one process with the same threads: a 2048^3 fp32 ``torch.matmul`` timed the same way. Measurements
-alternate in rounds (the machine may be shared) and the medians are reported; both run under the
-extractor's thread policy (one thread when the machine is oversubscribed), reported as ``threads``.
+alternate in rounds (the machine may be shared) and the medians are reported; both run on the
+extractor's thread count (torch's, ``ssld_eval.features.threads``), reported as ``threads``.
 
 Prints one JSON line: ``images_per_s`` / ``achieved_gflops`` / ``ratio`` of the compiled path,
 ``eager_*`` of the eager one, ``matmul_gflops``, ``compile_s``, the break-even image count of compiling,
@@ -73,7 +73,7 @@ def main() -> None:
     a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
 
     rates: dict[str, list[float]] = {"eager": [], "compiled": [], "matmul": []}
-    with cpu_threads() as threads:  # the extractor's thread policy, for the model and the matmul alike
+    with cpu_threads() as threads:  # the extractor's thread count, for the model and the matmul alike
         eager = prepare_model(model, device, compile_model=False)
         compiled = prepare_model(model, device, compile_model=True)
         started = time.perf_counter()

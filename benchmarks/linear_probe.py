@@ -10,7 +10,7 @@ seed 0; standardised with the training statistics), from the strongest L2 to the
   objective ``C * sum CE + 1/2 ||W||^2`` equals ``(1 / l2)`` times ours, so the minimisers coincide.
   Defaults otherwise (tol 1e-4, max_iter 100; its own threading).
 
-Ours uses one thread when the machine is oversubscribed (``ssld_eval.features.threads``), else torch's.
+Ours uses torch's thread count (one for small products, ``ssld_eval.features.threads``), reported as ``threads``.
 
 Prints one JSON line: ``ours_s``, ``sklearn_s``, ``ratio`` (sklearn / ours), the validation top-1 (percent)
 of the value each chose, the chosen values, and the solver work (evaluations / iterations).
@@ -76,7 +76,7 @@ def run_sklearn(x_train, y_train, x_val, y_val, values: list[float]) -> dict:
 
 
 def ours_threads() -> int:
-    """Threads the solver would use now (one on an oversubscribed machine, see ssld_eval.features.threads)."""
+    """Threads the solver uses for this problem (one for small products, see ssld_eval.features.threads)."""
     with cpu_threads(N_TRAIN * DIM * CLASSES) as threads:
         return threads
 

@@ -39,7 +39,7 @@ DEFAULT_DATA_ROOT = "data/builtin"
 #: resume comparison (num_workers 0 and 2 give bitwise the same run)
 RUNTIME_KEYS = frozenset({
     "data.verify", "data.preload", "train.num_workers", "train.checkpoint_every", "train.keep_checkpoints",
-    "train.log_every", "train.eval_batch_size", "cache.dir", "cache.batch_size", "cache.chunk_images",
+    "train.log_every", "train.eval_batch_size", "train.threads", "cache.dir", "cache.batch_size", "cache.chunk_images",
 })
 
 
@@ -111,6 +111,9 @@ class TrainConfig:
     sync_bn: bool = False  # SyncBatchNorm under multi-process CUDA
     eval_every: int = 0  # evaluate on val every N steps (0: only at the end)
     num_workers: int = 0
+    # torch's CPU threads (default: its count, from OMP_NUM_THREADS or the cores); student.json names it,
+    # since another count sums in another order and trains other bits
+    threads: int | None = None
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 50
@@ -330,6 +333,8 @@ def validate(recipe: Recipe, method_cls: type) -> None:
             raise RecipeError(f"{src}: train.{key} must be positive, got {getattr(train, key)}")
     if train.keep_checkpoints < 2:
         raise RecipeError(f"{src}: train.keep_checkpoints must be at least 2 (the old one goes only after the new)")
+    if train.threads is not None and train.threads < 1:
+        raise RecipeError(f"{src}: train.threads must be at least 1, got {train.threads}")
     if train.finetune_steps < 0 or train.num_workers < 0 or train.warmup_steps < 0:
         raise RecipeError(f"{src}: train.finetune_steps, num_workers and warmup_steps must be >= 0")
     if cache.enabled:

@@ -159,7 +159,10 @@ def _train(recipe: Recipe, work_dir: Path, device: torch.device, info: DistInfo,
             "ema": trainer.ema is not None,
             "cache": None if cache is None else {"dir": str(cache.directory),
                                                  "bytes_per_image": cache.bytes_per_image},
-            "world_size": info.world_size, "git_sha": git_sha(), "versions": library_versions(),
+            "world_size": info.world_size,
+            "execution": {"threads": torch.get_num_threads(), "device": str(device),
+                          "deterministic": torch.are_deterministic_algorithms_enabled()},
+            "git_sha": git_sha(), "versions": library_versions(),
             "wall_seconds": round(time.perf_counter() - started, 2),
         }
         state = {k: v.detach().clone(memory_format=torch.contiguous_format)
@@ -189,6 +192,7 @@ def run_recipe(recipe: str | Path | Recipe, work_dir: str | Path | None = None, 
     work_dir = Path(work_dir) if work_dir is not None else default_work_dir(recipe)
     base_device = resolve_device(device)
     own_group = not torch.distributed.is_initialized()
+    threads_before = torch.get_num_threads()
     info = init_distributed(base_device)
     run_device = process_device(base_device, info)
     say = log if log is not None else (lambda message: print(message, file=sys.stderr, flush=True))
@@ -201,7 +205,10 @@ def run_recipe(recipe: str | Path | Recipe, work_dir: str | Path | None = None, 
             (work_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2) + "\n")
         barrier(info)
         show_progress = sys.stderr.isatty() if progress is None else progress
+        if recipe.train.threads is not None:
+            torch.set_num_threads(recipe.train.threads)
         return _train(recipe, work_dir, run_device, info, resume, show_progress, quiet)
     finally:
+        torch.set_num_threads(threads_before)
         if own_group:
             shutdown(info)

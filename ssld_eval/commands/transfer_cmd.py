@@ -61,6 +61,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--launcher", choices=("none", "pytorch"), default="none",
                         help="pytorch: run under torchrun (detection/segmentation multi-process)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads of torch (default: torch's count, from OMP_NUM_THREADS or the cores); "
+                             "recorded, not part of the record key")
 
 
 def display_name(spec: str, name: str | None) -> str:
@@ -93,15 +96,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def execution_is_deterministic() -> bool:
+    """Whether torch's deterministic algorithms are on (``torch.use_deterministic_algorithms``)."""
+    import torch
+
+    return torch.are_deterministic_algorithms_enabled()
+
+
 def transfer(
     backbone: str, task: str, dataset: str, *, data_root: Path | None = None, results: Path = DEFAULT_RESULTS,
     cache_dir: Path = DEFAULT_CACHE, seed: int = 0, overrides: Mapping[str, Any] | None = None,
     arch: str | None = None, pretrained: bool = False, allow_missing: Iterable[str] = (), name: str | None = None,
-    device: str = "auto", skip_existing: bool = False, launcher: str = "none",
+    device: str = "auto", skip_existing: bool = False, launcher: str = "none", threads: int | None = None,
 ) -> ResultRecord:
     """Run ``task`` on ``dataset`` with ``backbone`` and write the record; returns it.
 
     ``overrides`` are the recipe's ``--set`` values (strings are parsed as YAML, as on the command line).
+    ``threads``: torch's CPU threads for the run (default: its current count); the record names the count.
     With ``skip_existing``, a complete record of the same key is returned without running anything.
     Raises :class:`TransferError` for bad inputs.
     """
@@ -120,6 +131,7 @@ def transfer(
     from ssld_eval.backbones import BackboneSpecError, CheckpointMismatchError, load_backbone
     from ssld_eval.datasets import BadImagesError, DatasetLayoutError
     from ssld_eval.devices import resolve_device
+    from ssld_eval.features.threads import check_threads, run_threads
     from ssld_eval.tasks import get_task
     from ssld_eval.tasks.base import TaskContext
 
@@ -127,6 +139,7 @@ def transfer(
         task_obj = get_task(task)()
         config = build_config(task_obj.Config, overrides)
         run_device = resolve_device(device)
+        check_threads(threads)
         seed_everything(seed)  # before the model is built: random-init weights depend on it
         loaded = load_backbone(backbone, arch=arch, pretrained=pretrained, allow_missing=allow_missing)
     except KeyError as exc:
@@ -140,16 +153,18 @@ def transfer(
     started = time.perf_counter()
     seed_everything(seed)
     try:
-        result = task_obj.run(ctx, config)
+        with run_threads(threads) as thread_count:
+            result = task_obj.run(ctx, config)
     except (DatasetLayoutError, BadImagesError, ConfigError) as exc:
         raise TransferError(str(exc)) from exc
+    execution = {"threads": thread_count, "deterministic": execution_is_deterministic(), "device": str(run_device)}
     provenance = loaded.provenance
     config_dict = config_to_dict(config)
     record = ResultRecord(
         task=task, dataset=dataset, backbone=display_name(backbone, name), arch=loaded.arch, weights_id=weights_id,
         seed=seed, status=result.status, metrics=result.metrics, primary_metric=result.primary_metric,
         overrides=overrides, protocol=result.protocol, config=config_dict, config_hash=canonical_hash(config_dict),
-        reason=result.reason, method=str(provenance.get("method", "")),
+        execution=execution, reason=result.reason, method=str(provenance.get("method", "")),
         teacher=teacher_archs(provenance), source_top1=(provenance.get("final_metrics") or {}).get("top1"),
         key_audit=loaded.audit.to_dict(), bad_images=result.bad_images,
         duration_s=round(time.perf_counter() - started, 3),
@@ -170,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
             args.backbone, args.task, args.dataset, data_root=args.data_root, results=args.results,
             cache_dir=args.cache_dir, seed=args.seed, overrides=overrides, arch=args.arch, pretrained=args.pretrained,
             allow_missing=args.allow_missing, name=args.name, device=args.device, skip_existing=args.skip_existing,
-            launcher=args.launcher,
+            launcher=args.launcher, threads=args.threads,
         )
     except (ConfigError, TransferError) as exc:
         print(f"error: {exc}", file=sys.stderr)

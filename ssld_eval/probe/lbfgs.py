@@ -24,7 +24,7 @@ warm-started lbfgs at the same validation accuracy):
 - W = 0 starts with the bias that is optimal for it (log class frequencies);
 - each fit stops when the gradient's largest entry is below ``gtol`` or an iteration gains less than
   ``ftol`` (relative); float32 products (which dominate), float64 scalars; small problems use one
-  thread, as does an oversubscribed machine (:mod:`ssld_eval.features.threads`).
+  thread, larger ones the run's configured count (:mod:`ssld_eval.features.threads`).
 """
 
 from __future__ import annotations

@@ -68,6 +68,9 @@ class ResultRecord:
     protocol: dict[str, Any] = field(default_factory=dict)  # chosen L2, k, epochs, schedule, batch ...
     config: dict[str, Any] = field(default_factory=dict)  # the resolved task config
     config_hash: str = ""
+    # how it ran, not what it is: torch threads and deterministic algorithms (another thread count sums in
+    # another order, so a rerun that should match names the same); never part of the key
+    execution: dict[str, Any] = field(default_factory=dict)
     reason: str = ""  # why a failed run failed
     method: str = ""  # distillation method from the student's provenance, when known
     teacher: str = ""
@@ -185,7 +188,7 @@ def _string_list(value: Any) -> str:
 _CHECKS = {
     **dict.fromkeys(("task", "dataset", "backbone", "arch", "weights_id", "status", "primary_metric",
                      "config_hash", "reason", "method", "teacher", "git_sha", "code_version"), _string),
-    **dict.fromkeys(("protocol", "config", "key_audit"), _object),
+    **dict.fromkeys(("protocol", "config", "key_audit", "execution"), _object),
     "seed": _integer, "schema_version": _integer, "duration_s": _finite, "created_at": _finite,
     "source_top1": _number_or_null, "metrics": _numbers, "overrides": _strings, "versions": _strings,
     "bad_images": _string_list,

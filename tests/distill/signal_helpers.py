@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scipy import stats
+
 from distill import run_recipe
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "distill"
@@ -78,3 +80,35 @@ def table(results: dict[str, list[float]], teacher_top1: float | None = None) ->
     for name, values in results.items():
         lines.append(f"{name:<14} {statistics.mean(values):>10.2f}   {', '.join(f'{v:.2f}' for v in values)}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PairedClaim:
+    """The claim "``better`` beats ``baseline``": a one-sided paired t-test over per-seed differences (seed
+    ``s`` of both shares its initialisation and data order, so the pair removes what the seed decides alike
+    for both)."""
+
+    better: str
+    baseline: str
+    differences: tuple[float, ...]
+    lower_bound: float  # one-sided lower confidence bound of the mean difference, points
+    p_value: float
+    confidence: float
+
+    @property
+    def holds(self) -> bool:
+        return self.lower_bound > 0
+
+    def __str__(self) -> str:
+        mean = statistics.mean(self.differences)
+        return (f"{self.better} - {self.baseline}: mean {mean:+.2f} points over {len(self.differences)} seeds "
+                f"({', '.join(f'{d:+.2f}' for d in self.differences)}), {self.confidence:.0%} lower bound "
+                f"{self.lower_bound:+.2f}, one-sided p = {self.p_value:.4f}")
+
+
+def paired_claim(results: dict[str, list[float]], better: str, baseline: str,
+                 confidence: float = 0.95) -> PairedClaim:
+    differences = [a - b for a, b in zip(results[better], results[baseline], strict=True)]
+    test = stats.ttest_1samp(differences, 0.0, alternative="greater")
+    low = float(test.confidence_interval(confidence).low)
+    return PairedClaim(better, baseline, tuple(differences), low, float(test.pvalue), confidence)

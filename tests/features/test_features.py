@@ -90,21 +90,23 @@ def test_cache_roundtrip_and_damaged_files(tmp_path):
     assert cache.load(key) is None
 
 
-def test_thread_policy_single_thread_for_small_work_or_a_busy_machine(monkeypatch):
+def test_thread_policy_single_thread_for_small_work_only_never_for_load(monkeypatch):
     from ssld_eval.features import threads
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-        with threads.cpu_threads(1000) as small:
-            pass
-        with threads.cpu_threads(1 << 30) as large:
-            pass
-        assert (small, large) == (1, 2) and torch.get_num_threads() == 2
-        monkeypatch.setattr(threads.os, "getloadavg", lambda: (64.0 + (threads.os.cpu_count() or 1), 0.0, 0.0))
-        with threads.cpu_threads(1 << 30) as busy:
+        for load in (0.0, 64.0 + (threads.os.cpu_count() or 1)):
+            monkeypatch.setattr(threads.os, "getloadavg", lambda load=load: (load, load, load))
+            with threads.cpu_threads(1000) as small:
+                pass
+            with threads.cpu_threads(1 << 30) as large:
+                assert torch.get_num_threads() == 2
+            assert (small, large) == (1, 2) and torch.get_num_threads() == 2
+        with threads.run_threads(1) as configured:
             assert torch.get_num_threads() == 1
-        assert busy == 1 and torch.get_num_threads() == 2
+        assert configured == 1 and torch.get_num_threads() == 2
+        with pytest.raises(ValueError, match="threads=0"):
+            threads.check_threads(0)
     finally:
         torch.set_num_threads(before)
