@@ -8,17 +8,21 @@ student's top-1 (percent) on ``fashion/test``. Methods added later join the comp
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scipy import stats
-
 from distill import run_recipe
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "distill"
 TEACHER_RECIPE = CONFIGS / "supervised" / "tf_efficientnet_lite2_teacher_builtin.yaml"
+SUPERVISED = "supervised/mobilenetv3_small_050_builtin.yaml"
+#: the seeds of every signal comparison; ``SSLD_EVAL_SIGNAL_SEED_OFFSET=N`` reruns them on seeds N, N+1, ...
+#: (how the claims' margins were checked on other seeds)
+SEED_OFFSET = int(os.environ.get("SSLD_EVAL_SIGNAL_SEED_OFFSET", "0"))
+SIGNAL_SEEDS = tuple(range(SEED_OFFSET, SEED_OFFSET + 8))
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,8 @@ def train_top1(recipe: str | Path, work_dir: Path, overrides: Iterable[str] = ()
     return top1(run)
 
 
-def compare(entries: Sequence[Entry], data_root: Path, teacher: Path, work_root: Path,
-            seeds: Sequence[int] = (0, 1)) -> dict[str, list[float]]:
+def compare(entries: Sequence[Entry], data_root: Path, teacher: Path | None, work_root: Path,
+            seeds: Sequence[int] = SIGNAL_SEEDS) -> dict[str, list[float]]:
     """Top-1 per seed of every entry; entries run in order (put the one covering the most images first
     so that its teacher cache serves the others)."""
     cache_dir = work_root / "teacher_cache"
@@ -81,34 +85,3 @@ def table(results: dict[str, list[float]], teacher_top1: float | None = None) ->
         lines.append(f"{name:<14} {statistics.mean(values):>10.2f}   {', '.join(f'{v:.2f}' for v in values)}")
     return "\n".join(lines)
 
-
-@dataclass(frozen=True)
-class PairedClaim:
-    """The claim "``better`` beats ``baseline``": a one-sided paired t-test over per-seed differences (seed
-    ``s`` of both shares its initialisation and data order, so the pair removes what the seed decides alike
-    for both)."""
-
-    better: str
-    baseline: str
-    differences: tuple[float, ...]
-    lower_bound: float  # one-sided lower confidence bound of the mean difference, points
-    p_value: float
-    confidence: float
-
-    @property
-    def holds(self) -> bool:
-        return self.lower_bound > 0
-
-    def __str__(self) -> str:
-        mean = statistics.mean(self.differences)
-        return (f"{self.better} - {self.baseline}: mean {mean:+.2f} points over {len(self.differences)} seeds "
-                f"({', '.join(f'{d:+.2f}' for d in self.differences)}), {self.confidence:.0%} lower bound "
-                f"{self.lower_bound:+.2f}, one-sided p = {self.p_value:.4f}")
-
-
-def paired_claim(results: dict[str, list[float]], better: str, baseline: str,
-                 confidence: float = 0.95) -> PairedClaim:
-    differences = [a - b for a, b in zip(results[better], results[baseline], strict=True)]
-    test = stats.ttest_1samp(differences, 0.0, alternative="greater")
-    low = float(test.confidence_interval(confidence).low)
-    return PairedClaim(better, baseline, tuple(differences), low, float(test.pvalue), confidence)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
 from signal_helpers import CONFIGS, builtin_overrides
+from signal_stats import mcnemar_claim
 from torch import nn
 
 from distill import run_recipe
@@ -159,15 +160,20 @@ def test_loss_decreases_on_a_fixed_batch():
 # --- signal on the built-in data (slow) ----------------------------------------------------------
 
 
-def knn_top1(
+def knn_correct(
     train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor, k: int = 20
-) -> float:
-    """Cosine kNN (top-1, percent): each test feature's ``k`` most similar train features vote for their class,
-    each vote weighted by its cosine similarity."""
+) -> torch.Tensor:
+    """Cosine kNN, whether each test sample is classified right: its ``k`` most similar train features vote
+    for their class, each vote weighted by its cosine similarity."""
     similarity = F.normalize(test, dim=1) @ F.normalize(train, dim=1).T
     weights, neighbours = similarity.topk(k, dim=1)
     votes = torch.zeros(len(test), int(train_labels.max()) + 1).scatter_add_(1, train_labels[neighbours], weights)
-    return 100.0 * (votes.argmax(dim=1) == test_labels).float().mean().item()
+    return votes.argmax(dim=1) == test_labels
+
+
+def knn_top1(*args: torch.Tensor, k: int = 20) -> float:
+    """Cosine kNN top-1 (percent), see :func:`knn_correct`."""
+    return 100.0 * knn_correct(*args, k=k).float().mean().item()
 
 
 def test_knn_top1_on_separable_and_on_shuffled_labels():
@@ -195,6 +201,13 @@ def _pooled_split(model: nn.Module, folder: Path) -> tuple[torch.Tensor, torch.T
 
 @pytest.mark.slow
 def test_simreg_knn_beats_random_init_on_fashion(builtin_small, fashion_teacher, tmp_path):
+    """Claim: SimReg's student (200 steps regressing the Lite2 teacher's features, labels unused) has better
+    features than its own random init, by kNN top-1 on Fashion's 1000 test images; asserted by a one-sided
+    exact McNemar test on the same images (:func:`signal_stats.mcnemar_claim`) at p < 0.01.
+
+    Measured (seed 0, one thread): kNN top-1 66.5 (simreg) vs 60.6 (random init); even the unpaired 99%
+    lower bound of the difference is +0.9 points (Newcombe), and the paired test is far stronger.
+    """
     recipe = CONFIGS / "simreg" / "mobilenetv3_small_050_from_lite2_builtin.yaml"
     overrides = [
         *builtin_overrides(builtin_small, fashion_teacher, tmp_path / "cache"),
@@ -208,9 +221,10 @@ def test_simreg_knn_beats_random_init_on_fashion(builtin_small, fashion_teacher,
     distilled = timm.create_model("mobilenetv3_small_050", num_classes=10)
     distilled.load_state_dict(load_file(run / "student.safetensors"), strict=True)
     fashion = builtin_small / "fashion"
-    accuracy = {}
+    correct = {}
     for name, model in (("random init", random_init), ("simreg", distilled)):
         train, test = _pooled_split(model, fashion / "train"), _pooled_split(model, fashion / "test")
-        accuracy[name] = knn_top1(*train, *test)
-    print(f"\nFashion test kNN top-1 (k=20, cosine), MobileNetV3-small-0.5: {accuracy}")
-    assert accuracy["simreg"] > accuracy["random init"], accuracy
+        correct[name] = knn_correct(*train, *test).tolist()
+    claim = mcnemar_claim(correct["simreg"], correct["random init"], alpha=0.01)
+    print(f"\nFashion test kNN top-1 (k=20, cosine), MobileNetV3-small-0.5, simreg vs random init: {claim}")
+    assert claim.holds, claim
