@@ -29,25 +29,31 @@ class PairedClaim:
 
     better: str
     baseline: str
-    differences: tuple[float, ...]
+    differences: tuple[float, ...]  # better - baseline, per seed
     p_value: float
     alpha: float
+    margin: float = 0.0  # > 0: non-inferiority, "better is no more than ``margin`` points worse"
 
     @property
     def holds(self) -> bool:
         return self.p_value < self.alpha
 
     def __str__(self) -> str:
-        wins = sum(d > 0 for d in self.differences)
+        wins = sum(d + self.margin > 0 for d in self.differences)
+        claim = f" + {self.margin:g} > 0" if self.margin else " > 0"
         return (f"{self.better} - {self.baseline}: median {statistics.median(self.differences):+.2f} points, "
-                f"{wins}/{len(self.differences)} seeds won ({', '.join(f'{d:+.2f}' for d in self.differences)}); "
+                f"{wins}/{len(self.differences)} seeds with the difference{claim} "
+                f"({', '.join(f'{d:+.2f}' for d in self.differences)}); "
                 f"one-sided Wilcoxon p = {self.p_value:.4f} (claimed at p < {self.alpha})")
 
 
-def paired_claim(results: dict[str, list[float]], better: str, baseline: str, alpha: float = 0.05) -> PairedClaim:
+def paired_claim(results: dict[str, list[float]], better: str, baseline: str, alpha: float = 0.05,
+                 margin: float = 0.0) -> PairedClaim:
+    """``better`` beats ``baseline`` (``margin`` 0), or is at most ``margin`` points worse (non-inferiority)."""
     differences = [a - b for a, b in zip(results[better], results[baseline], strict=True)]
-    test = stats.wilcoxon(differences, alternative="greater", method="exact", zero_method="zsplit")
-    return PairedClaim(better, baseline, tuple(differences), float(test.pvalue), alpha)
+    test = stats.wilcoxon([d + margin for d in differences], alternative="greater", method="exact",
+                          zero_method="zsplit")
+    return PairedClaim(better, baseline, tuple(differences), float(test.pvalue), alpha, margin)
 
 
 @dataclass(frozen=True)
