@@ -5,6 +5,7 @@ from ssld_eval.backbones.loader import (
     CheckpointMismatchError,
     KeyAudit,
     LoadedBackbone,
+    NonFiniteWeightsError,
     load_backbone,
     read_state_dict,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "CheckpointMismatchError",
     "KeyAudit",
     "LoadedBackbone",
+    "NonFiniteWeightsError",
     "load_backbone",
     "read_state_dict",
 ]

@@ -4,7 +4,9 @@ Why not ``timm``'s ``checkpoint_path`` or mmengine's ``init_cfg``: both load wit
 practice (mmengine always; timm's ``features_only`` path drops keys), so a checkpoint saved under a
 ``module.`` / ``student.`` prefix silently trains from random init and reports a low but believable score.
 Here the usual wrappers are stripped explicitly, classifier heads are dropped by name, and every other
-mismatch is an error naming the keys. Pickles are read only with ``weights_only=True``.
+mismatch is an error naming the keys. Pickles are read only with ``weights_only=True``. A tensor holding
+NaN/Inf is refused at read time, naming it: such weights would otherwise flow through to features that
+normalise into garbage and a believable-looking score.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ class BackboneSpecError(ValueError):
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint's keys do not match the architecture; the message names the keys."""
+
+
+class NonFiniteWeightsError(CheckpointMismatchError):
+    """A checkpoint holds NaN/Inf values; the message names the tensors. A subclass of
+    :class:`CheckpointMismatchError` so that every command that refuses a bad checkpoint refuses this too."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +97,31 @@ class LoadedBackbone:
         return f"{self.arch}@{self.weights_id[:16]}"
 
 
+def refuse_non_finite(tensors: Mapping[str, torch.Tensor], source: str) -> None:
+    """Raise :class:`NonFiniteWeightsError` naming every floating tensor of ``tensors`` with a NaN or Inf.
+
+    One NaN weight (a diverged run saved anyway) makes every feature NaN; L2 normalisation and arg-max
+    then turn those into a chance-level score with ``status: complete``. Refusing here names the cause.
+    """
+    bad = [name for name, tensor in tensors.items()
+           if (tensor.is_floating_point() or tensor.is_complex()) and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        raise NonFiniteWeightsError(
+            f"{source}: {len(bad)} tensor(s) hold non-finite values (NaN/Inf): {_shown(bad)}"
+        )
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read tensors from ``.safetensors`` or a pickle loaded with ``weights_only=True``."""
+    """Read tensors from ``.safetensors`` or a pickle loaded with ``weights_only=True``; refuse NaN/Inf."""
     path = Path(path)
     if not path.is_file():
         raise BackboneSpecError(f"{path}: checkpoint file not found")
+    tensors = _read_tensors(path)
+    refuse_non_finite(tensors, str(path))
+    return tensors
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         try:
             return load_file(str(path))
@@ -251,6 +278,8 @@ def load_backbone(
             raise BackboneSpecError(f"--backbone {spec} is a model name; --arch {arch} would contradict it")
         model = create_headless(spec, pretrained=pretrained, **kwargs)
         weights_id = weights_id_for_spec(spec, pretrained)
+        if pretrained:  # downloaded weights are read by timm, not read_state_dict: check them here
+            refuse_non_finite(model.state_dict(), weights_id)
         audit = KeyAudit(source=weights_id, arch=spec, namespace="", expected=len(model.state_dict()),
                          matched=len(model.state_dict()) if pretrained else 0)
         return LoadedBackbone(model=model, arch=spec, weights_id=weights_id, audit=audit)

@@ -1,7 +1,8 @@
 """Frozen features of every split of a data set for one backbone, from the cache when possible.
 
 Shared by the linear probe and kNN: both read the same cached files, so a kNN run after a probe of the
-same backbone and data does no forward pass at all.
+same backbone and data does no forward pass at all. Both ask :meth:`SplitFeatures.non_finite_reason` before
+using them: NaN/Inf features make the run ``failed``, never a score.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ssld_eval.datasets import ClassificationData, load_dataset
 from ssld_eval.datasets.base import BadImagesError
 from ssld_eval.features.cache import FeatureCache, feature_key, weights_identity
 from ssld_eval.features.extract import COMPILE_MIN_IMAGES, Features, default_workers, extract_features
+from ssld_eval.features.finite import non_finite_reason
 from ssld_eval.features.transforms import EvalTransform, eval_transform
 from ssld_eval.tasks.base import TaskConfig, TaskContext
 
@@ -47,6 +49,10 @@ class SplitFeatures:
     @property
     def bad_images(self) -> tuple[str, ...]:
         return tuple(ident for feats in self.splits.values() for ident in feats.bad)
+
+    def non_finite_reason(self) -> str:
+        """'' when every split's features are finite, else which splits have how many NaN/Inf rows."""
+        return non_finite_reason({f"{split} features": feats.features for split, feats in self.splits.items()})
 
     def protocol(self) -> dict[str, Any]:
         return {"transform": self.transform.describe(), "feature_dim": int(self.splits["train"].features.shape[1]),

@@ -8,6 +8,9 @@
   0, 0.1, ..., 1 the highest precision reached at a recall at least that large. VOC labels are
   multi-label and use three states per (image, class), encoded here as +1 present, 0 absent and -1
   "difficult only"; difficult entries are ignored for that class, as the VOC development kit does.
+
+Scores with NaN/Inf raise :class:`~ssld_eval.features.finite.NonFiniteError`: arg-max and ranking would
+pick classes from them anyway and return a believable percentage.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+
+from ssld_eval.features.finite import require_finite
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 VOC_RECALL_POINTS = 11
@@ -24,6 +29,7 @@ def top1(scores: torch.Tensor, labels: torch.Tensor) -> float:
     """Percent of rows whose arg-max score is the label. ``scores``: (N, C), ``labels``: (N,) ints."""
     if labels.numel() == 0:
         raise ValueError("top1 of an empty set")
+    require_finite({"top1 scores": scores})
     return 100.0 * (scores.argmax(1) == labels).double().mean().item()
 
 
@@ -31,6 +37,7 @@ def mean_per_class(scores: torch.Tensor, labels: torch.Tensor) -> float:
     """Accuracy of each class present in ``labels``, averaged over those classes (percent)."""
     if labels.numel() == 0:
         raise ValueError("mean_per_class of an empty set")
+    require_finite({"mean_per_class scores": scores})
     correct = (scores.argmax(1) == labels).double()
     num_classes = max(int(labels.max()) + 1, scores.shape[1])
     hits = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels, correct)
@@ -61,6 +68,7 @@ def average_precision_11pt(scores: torch.Tensor, targets: torch.Tensor) -> float
 
 def map11(scores: torch.Tensor, targets: torch.Tensor) -> float:
     """Mean over classes of :func:`average_precision_11pt` (percent); classes without positives are skipped."""
+    require_finite({"map11 scores": scores})
     aps = [average_precision_11pt(scores[:, c], targets[:, c])
            for c in range(targets.shape[1]) if (targets[:, c] > 0).any()]
     if not aps:

@@ -43,6 +43,13 @@ class TaskResult:
     status: str = "complete"
     reason: str = ""
 
+    @classmethod
+    def failed(cls, primary_metric: str, reason: str, *, protocol: dict[str, Any] | None = None,
+               bad_images: tuple[str, ...] = ()) -> TaskResult:
+        """No metrics, ``status="failed"`` and why: the record says the run produced no number."""
+        return cls(metrics={}, primary_metric=primary_metric, protocol=dict(protocol or {}), bad_images=bad_images,
+                   status="failed", reason=reason)
+
 
 class Task:
     """Base class: subclasses set ``Config`` and ``kind`` and implement :meth:`run`."""

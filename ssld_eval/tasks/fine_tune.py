@@ -17,6 +17,9 @@ Learning rates per depth, two options (not both):
 
 Defaults are sized for the built-in data on a CPU: 300 steps of 32 images at the data's native size
 when it has one (the built-in sets: 64 px), else the backbone's resolution as in the probe.
+
+A non-finite training loss stops training; non-finite test logits are not scored: either makes the run
+``failed`` with the reason (the step, or how many test rows), never a number.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from ssld_eval.datasets import BadImagesError, load_dataset
 from ssld_eval.datasets.base import ConcatSource, ImageSource
 from ssld_eval.devices import autocast
 from ssld_eval.features.extract import DecodedImages, collate_decoded, default_workers, extract_features
+from ssld_eval.features.finite import non_finite_reason
 from ssld_eval.features.threads import cpu_threads
 from ssld_eval.features.transforms import eval_transform
 from ssld_eval.probe.metrics import classification_metrics
@@ -183,14 +187,16 @@ class FineTune(Task):
                                                    bad, progress)
         progress.close()
         if failure:
-            return TaskResult(metrics={}, primary_metric=data.metric, status="failed", reason=failure,
-                              bad_images=tuple(sorted(bad)))
+            return TaskResult.failed(data.metric, failure, bad_images=tuple(sorted(bad)))
         train_s = time.perf_counter() - started
         test = extract_features(model, data.splits["test"], evaluation.build(), device=ctx.device,
                                 batch_size=config.eval_batch_size, workers=workers, desc=f"{data.name}/test eval")
         bad_images = tuple(sorted(bad)) + test.bad
         if config.fail_on_bad_images and bad_images:
             raise BadImagesError(f"{len(bad_images)} image(s) could not be decoded: {list(bad_images)[:20]}")
+        reason = non_finite_reason({f"test logits after {step} training steps": test.features})
+        if reason:
+            return TaskResult.failed(data.metric, reason, bad_images=bad_images)
         metrics = classification_metrics(test.features, test.targets, data.metric)
         protocol = {
             "transform": evaluation.describe(), "train_splits": splits, "n_train": len(train), "n_test": len(test),

@@ -6,7 +6,8 @@ L2-normalised; the bank is train + validation; for each test image the k most co
 images vote for their class with weight ``exp(similarity / T)``, ``T = 0.07``; the class with the largest
 vote wins. Reported for k = 20 and k = 1 (``knn20_top1``, ``knn1_top1``; for the data sets whose metric
 is mean per-class accuracy also ``knn{k}_mean_per_class``; for multi-label VOC2007 the votes are
-per-class scores and the metric is 11-point mAP, ``knn{k}_map11``).
+per-class scores and the metric is 11-point mAP, ``knn{k}_map11``). Non-finite features or votes (a tiny
+``temperature`` overflows ``exp``) make the run ``failed`` with the reason, never a score.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ssld_eval.features.extract import Features
+from ssld_eval.features.finite import non_finite_reason
 from ssld_eval.features.pipeline import FeatureConfig, compute_split_features
 from ssld_eval.probe.metrics import classification_metrics
 from ssld_eval.tasks import register_task
@@ -64,6 +66,10 @@ class KNN(Task):
             raise ValueError("ks: give at least one k")
         feats = compute_split_features(ctx, config)
         data = feats.data
+        primary = f"knn{config.ks[0]}_{'map11' if data.multilabel else data.metric}"
+        reason = feats.non_finite_reason()
+        if reason:
+            return TaskResult.failed(primary, reason, protocol=feats.protocol(), bad_images=feats.bad_images)
         with_val = "val" in feats.splits and config.bank == "train+val"
         bank = Features.concat([feats.splits["train"], *([feats.splits["val"]] if with_val else [])])
         test = feats.splits["test"]
@@ -72,8 +78,10 @@ class KNN(Task):
         for k in config.ks:
             scores = knn_scores(bank.features, bank.targets, test.features, k, config.temperature, data.num_classes,
                                 config.chunk)
+            reason = non_finite_reason({f"knn{k} votes (temperature {config.temperature})": scores})
+            if reason:
+                return TaskResult.failed(primary, reason, protocol=feats.protocol(), bad_images=feats.bad_images)
             metrics.update(classification_metrics(scores, test.targets, data.metric, prefix=f"knn{k}_"))
-        primary = f"knn{config.ks[0]}_{'map11' if data.multilabel else data.metric}"
         protocol = {**feats.protocol(), "ks": list(config.ks), "temperature": config.temperature,
                     "similarity": "cosine", "bank": "train+val" if with_val else "train",
                     "n_bank": len(bank), "n_test": len(test), "num_classes": data.num_classes,

@@ -12,6 +12,9 @@ Recipe:
    log-spaced in [1e-6, 1e5], solved as one warm-started path from strong to weak.
 4. Refit on train + validation at the chosen strength; report on test: top-1, plus mean per-class accuracy
    for Aircraft, Pets, Caltech-101 and Flowers, or 11-point mAP for VOC2007 (percent).
+
+Non-finite features (raw or standardised), objective values or scores make the run ``failed`` with the
+reason: L-BFGS's line search would quietly reject NaN steps and the metrics would still print a number.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import torch
+
 from ssld_eval.features.extract import Features
-from ssld_eval.features.pipeline import FeatureConfig, compute_split_features, train_val
+from ssld_eval.features.finite import NonFiniteError, require_finite
+from ssld_eval.features.pipeline import FeatureConfig, SplitFeatures, compute_split_features, train_val
 from ssld_eval.probe.lbfgs import L2_RANGE, NUM_L2_VALUES, Standardizer, fit_logistic, l2_grid, sweep_l2
 from ssld_eval.probe.metrics import METRICS, classification_metrics
 from ssld_eval.tasks import register_task
@@ -45,19 +51,36 @@ class LinearProbe(Task):
     def run(self, ctx: TaskContext, config: Config) -> TaskResult:  # type: ignore[override]
         feats = compute_split_features(ctx, config)
         data = feats.data
+        reason = feats.non_finite_reason()
+        if not reason:
+            try:
+                return self._probe(ctx, config, feats)
+            except NonFiniteError as exc:  # the metrics' own check, e.g. on validation scores of the path
+                reason = str(exc)
+        return TaskResult.failed(data.metric, reason, protocol=feats.protocol(), bad_images=feats.bad_images)
+
+    def _probe(self, ctx: TaskContext, config: Config, feats: SplitFeatures) -> TaskResult:
+        """The probe on finite features; raises :class:`NonFiniteError` where a value turns non-finite."""
+        data = feats.data
         train, val, val_how = train_val(feats, config.val_fraction, ctx.seed)
         test = feats.splits["test"]
         started = time.perf_counter()
         scaler = Standardizer.fit(train.features)
+        x_train, x_val = scaler(train.features), scaler(val.features)
+        require_finite({"standardised train features": x_train, "standardised val features": x_val})
         values = l2_grid(config.num_l2, config.l2_min, config.l2_max)
-        path = sweep_l2(scaler(train.features), train.targets, scaler(val.features), val.targets, METRICS[data.metric],
-                        l2_values=values, num_classes=data.num_classes, max_iter=config.max_iter, gtol=config.gtol,
-                        ftol=config.ftol)
+        path = sweep_l2(x_train, train.targets, x_val, val.targets, METRICS[data.metric], l2_values=values,
+                        num_classes=data.num_classes, max_iter=config.max_iter, gtol=config.gtol, ftol=config.ftol)
         trainval = Features.concat([train, val])
         scaler = Standardizer.fit(trainval.features)
-        fit = fit_logistic(scaler(trainval.features), trainval.targets, path.best_l2, num_classes=data.num_classes,
+        x_trainval, x_test = scaler(trainval.features), scaler(test.features)
+        require_finite({"standardised train+val features": x_trainval, "standardised test features": x_test,
+                        "probe objective on the L2 path": torch.tensor([p.loss for p in path.points])})
+        fit = fit_logistic(x_trainval, trainval.targets, path.best_l2, num_classes=data.num_classes,
                            init=path.head, max_iter=config.refit_max_iter, gtol=config.gtol, ftol=config.ftol / 10)
-        metrics = classification_metrics(fit.head.scores(scaler(test.features)), test.targets, data.metric)
+        scores = fit.head.scores(x_test)
+        require_finite({"refit objective": fit.loss, "test scores": scores})
+        metrics = classification_metrics(scores, test.targets, data.metric)
         protocol = {
             **feats.protocol(),
             "chosen_l2": path.best_l2, "num_l2_values": len(values), "l2_range": [min(values), max(values)],

@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ssld_eval import cli
-from ssld_eval.backbones import CheckpointMismatchError, load_backbone, read_state_dict
+from ssld_eval.backbones import CheckpointMismatchError, NonFiniteWeightsError, load_backbone, read_state_dict
+from ssld_eval.commands.transfer_cmd import TransferError, transfer
 
 ARCH = "test_resnet"
 
@@ -113,3 +114,47 @@ def test_run_dir_rebuilds_the_model_with_its_sidecar_kwargs(tmp_path):
     assert loaded.model.pos_embed.shape == (1, 17, 192)
     assert torch.equal(loaded.model.state_dict()["pos_embed"], student.state_dict()["pos_embed"])
     assert loaded.audit.matched == loaded.audit.expected
+
+
+def _poisoned(state: dict[str, torch.Tensor], names: dict[str, float]) -> dict[str, torch.Tensor]:
+    out = {k: v.clone() for k, v in state.items()}
+    for name, value in names.items():
+        out[name].view(-1)[0] = value
+    return out
+
+
+@pytest.mark.parametrize("layout", ["safetensors", "pth", "run-dir"])
+def test_non_finite_weights_are_refused_naming_the_tensors(tmp_path, source_state, layout):
+    """One NaN weight used to give a chance-level score with status complete; now the load names it."""
+    bad = _poisoned(source_state, {"layer1.0.conv1.weight": float("nan"), "layer4.0.bn2.bias": float("inf")})
+    if layout == "safetensors":
+        spec = tmp_path / "ckpt.safetensors"
+        save_file(bad, str(spec))
+    elif layout == "pth":
+        spec = tmp_path / "ckpt.pth"
+        torch.save({"state_dict": prefixed(bad, "module.")}, spec)
+    else:
+        spec = tmp_path / "run"
+        spec.mkdir()
+        save_file(bad, str(spec / "student.safetensors"))
+        (spec / "student.json").write_text(json.dumps({"arch": ARCH}))
+    with pytest.raises(NonFiniteWeightsError) as exc:
+        load_backbone(str(spec), arch=None if layout == "run-dir" else ARCH)
+    message = str(exc.value)
+    assert "2 tensor(s) hold non-finite values (NaN/Inf)" in message
+    assert "layer1.0.conv1.weight" in message and "layer4.0.bn2.bias" in message
+    assert "layer1.0.conv2.weight" not in message
+    assert isinstance(exc.value, CheckpointMismatchError)  # every command's existing handler refuses it
+
+
+def test_transfer_refuses_a_non_finite_checkpoint(tmp_path, source_state, capsys):
+    path = tmp_path / "ckpt.safetensors"
+    save_file(_poisoned(source_state, {"layer2.0.bn1.running_var": float("nan")}), str(path))
+    common = {"results": tmp_path / "r", "cache_dir": tmp_path / "c", "arch": ARCH}
+    with pytest.raises(TransferError, match=r"ckpt\.safetensors: 1 tensor\(s\).*layer2\.0\.bn1\.running_var"):
+        transfer(str(path), "knn", "imagefolder", data_root=tmp_path, **common)
+    assert cli.main(["transfer", "--backbone", str(path), "--arch", ARCH, "--task", "knn", "--dataset",
+                     "imagefolder", "--data-root", str(tmp_path), "--results", str(tmp_path / "r"),
+                     "--cache-dir", str(tmp_path / "c")]) == 2
+    assert "non-finite values" in capsys.readouterr().err
+    assert not list((tmp_path / "r").glob("*.json"))  # no record: nothing was evaluated
