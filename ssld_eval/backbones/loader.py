@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from ssld_eval.backbones.inputs import InputSpec, InputSpecError, input_spec
 from ssld_eval.provenance import weights_id_for_spec
 
 #: wrapper prefixes that trainers put in front of a backbone's own keys
@@ -91,6 +92,12 @@ class LoadedBackbone:
     weights_id: str  # see ssld_eval.provenance.weights_id_for_spec
     audit: KeyAudit
     provenance: dict[str, Any] = field(default_factory=dict)  # student.json of a distilled run
+    sidecar: str = ""  # the file ``provenance`` was read from, named in errors about it
+
+    @property
+    def inputs(self) -> InputSpec:
+        """What the weights expect as input (:mod:`ssld_eval.backbones.inputs`): every task reads this."""
+        return input_spec(self.model, self.provenance, self.sidecar or self.audit.source)
 
     @property
     def backbone_id(self) -> str:
@@ -233,7 +240,7 @@ def load_state_dict_strictly(
     )
 
 
-def _resolve_checkpoint(spec: str, arch: str | None) -> tuple[Path, str, dict[str, Any]]:
+def _resolve_checkpoint(spec: str, arch: str | None) -> tuple[Path, str, dict[str, Any], Path]:
     """Find the weights file, the architecture and the provenance of a path-like ``--backbone``."""
     path = Path(spec)
     if path.is_dir():
@@ -253,7 +260,7 @@ def _resolve_checkpoint(spec: str, arch: str | None) -> tuple[Path, str, dict[st
     arch = arch or recorded
     if not arch:
         raise BackboneSpecError(f"{path}: the architecture is unknown; pass --arch NAME (a timm model name)")
-    return path, arch, provenance
+    return path, arch, provenance, sidecar
 
 
 def create_headless(arch: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
@@ -283,12 +290,17 @@ def load_backbone(
         audit = KeyAudit(source=weights_id, arch=spec, namespace="", expected=len(model.state_dict()),
                          matched=len(model.state_dict()) if pretrained else 0)
         return LoadedBackbone(model=model, arch=spec, weights_id=weights_id, audit=audit)
-    path, arch, provenance = _resolve_checkpoint(spec, arch)
+    path, arch, provenance, sidecar = _resolve_checkpoint(spec, arch)
     # the sidecar's timm kwargs (e.g. a ViT student's img_size) rebuild the model it was trained as
     kwargs = {**(provenance.get("model_kwargs") or {}), **kwargs}
     model = create_headless(arch, **kwargs)
     audit = load_state_dict_strictly(
         model, read_state_dict(path), source=str(path), arch=arch, allow_missing=allow_missing
     )
-    return LoadedBackbone(model=model, arch=arch, weights_id=weights_id_for_spec(str(path)), audit=audit,
-                          provenance=provenance)
+    loaded = LoadedBackbone(model=model, arch=arch, weights_id=weights_id_for_spec(str(path)), audit=audit,
+                            provenance=provenance, sidecar=str(sidecar))
+    try:
+        loaded.inputs  # noqa: B018 -- a sidecar's bad input description fails here, naming the file
+    except InputSpecError as exc:
+        raise BackboneSpecError(str(exc)) from exc
+    return loaded

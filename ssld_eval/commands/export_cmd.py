@@ -48,7 +48,8 @@ def export_backbone(spec: str, out: Path, arch: str | None = None, allow_missing
         raise ValueError(f"--out {out}: the file name must end in .safetensors")
     loaded = load_backbone(spec, arch=arch, allow_missing=allow_missing or ())
     tensors = {k: v.detach().clone().contiguous() for k, v in loaded.model.state_dict().items()}
-    sidecar = {**loaded.provenance, "arch": loaded.arch, "source": str(Path(spec).resolve()),
+    sidecar = {**loaded.provenance, "data_config": loaded.inputs.to_block(), "arch": loaded.arch,
+               "source": str(Path(spec).resolve()),
                "source_sha256": loaded.weights_id, "key_audit": loaded.audit.to_dict(), "kind": "exported-backbone"}
     out.parent.mkdir(parents=True, exist_ok=True)
     _atomic(out, lambda tmp: save_file(tensors, tmp, metadata={"arch": loaded.arch}))

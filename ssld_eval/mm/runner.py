@@ -82,11 +82,8 @@ def backbone_model_kwargs(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def normalisation(backbone: LoadedBackbone) -> tuple[list[float], list[float]]:
-    """Mean and std on the 0-255 scale: the weights' own (sidecar ``data_config``), else timm's config."""
-    source = backbone.provenance.get("data_config") or getattr(backbone.model, "pretrained_cfg", {})
-    mean = source.get("mean", (0.485, 0.456, 0.406))
-    std = source.get("std", (0.229, 0.224, 0.225))
-    return [round(255 * m, 4) for m in mean], [round(255 * s, 4) for s in std]
+    """Mean and std on the 0-255 scale: the weights' own (:attr:`LoadedBackbone.inputs`), as every task."""
+    return backbone.inputs.mean_std_255()
 
 
 def install_backbone(cfg: Config, backbone: LoadedBackbone, weights: Path, device: torch.device) -> list[int]:
@@ -177,7 +174,7 @@ def run_recipe(task: str, ctx: TaskContext, config: MMTaskConfig, prepare: Prepa
             "channels_last": cfg.model.backbone.channels_last,
             "weights_verified_before_training": not run.protocol["resumed_from"],
             "normalisation": {"mean": list(cfg.model.data_preprocessor.mean),
-                              "std": list(cfg.model.data_preprocessor.std)},
+                              "std": list(cfg.model.data_preprocessor.std), "source": ctx.backbone.inputs.source},
         },
         "data": data_notes,
     }

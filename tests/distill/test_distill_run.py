@@ -37,7 +37,8 @@ def test_student_checkpoint_loads_strictly_and_records_provenance(tiny_data: Pat
     teacher_sha = json.loads((tiny_teacher / "student.json").read_text())
     assert meta["teacher"]["arch"] == teacher_sha["arch"]
     assert len(meta["teacher"]["weights_sha256"]) == 64
-    assert meta["data"]["image_size"] == 16 and meta["data"]["mean"] == [0.485, 0.456, 0.406]
+    assert meta["data"]["image_size"] == 16 and meta["data_config"]["mean"] == [0.485, 0.456, 0.406]
+    assert meta["data_config"]["input_size"] == [3, 16, 16] and meta["execution"]["threads"] >= 1
     assert meta["data"]["splits"]["extra_unlabeled"]["images"] == 6
     assert meta["steps"] == 5 and meta["seed"] == 0 and meta["bad_images"] == []
     assert 0.0 <= meta["final_metrics"]["top1"] <= 100.0 and meta["final_metrics"]["split"] == "test"

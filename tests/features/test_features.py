@@ -32,10 +32,15 @@ def test_transform_defaults_to_timm_config_bicubic_centre_crop():
     assert tensor[0].mean().item() == pytest.approx((1 - t.mean[0]) / t.std[0], rel=1e-3)
 
 
-def test_transform_follows_the_students_provenance_and_overrides():
-    student = backbone(provenance={"data": {"image_size": [3, 64, 64], "mean": [0.5, 0.5, 0.5], "std": [0.25] * 3}})
+def test_transform_follows_the_students_data_config_and_overrides():
+    block = {"input_size": [3, 64, 64], "interpolation": "bilinear", "crop_pct": 1.0, "mean": [0.5, 0.5, 0.5],
+             "std": [0.25] * 3}
+    student = backbone(provenance={"data_config": block})
     t = eval_transform(student)
-    assert (t.image_size, t.mean, t.std, t.source) == (64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), "provenance")
+    assert (t.image_size, t.mean, t.std, t.crop_pct, t.source) == (64, (0.5,) * 3, (0.25,) * 3, 1.0, "sidecar")
+    assert t.interpolation == "bicubic"  # the probe protocol's, not the weights' training resize
+    legacy = backbone(provenance={"data": {"image_size": 64, "mean": [0.5] * 3, "std": [0.25] * 3, "crop_pct": 1.0}})
+    assert eval_transform(legacy).describe() == {**t.describe(), "source": "sidecar (legacy data block)"}
     assert eval_transform(student, image_size=96).image_size == 96
     assert eval_transform(student).describe() != eval_transform(student, 96).describe()
 

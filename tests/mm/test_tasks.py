@@ -31,6 +31,10 @@ def test_cnn_student_writes_a_record_that_round_trips(
     task: str, dataset: str, primary: str,
 ) -> None:
     weights = save_timm("tf_efficientnet_lite0")
+    sidecar = weights.with_suffix(".json")  # a student trained on mean = std = 0.5, as the built-in recipes
+    half = {"input_size": [3, 64, 64], "interpolation": "bilinear", "crop_pct": 1.0, "mean": [0.5] * 3,
+            "std": [0.5] * 3}
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "data_config": half}))
     code, record, err = transfer(builtin_tiny, "--backbone", str(weights), "--task", task, "--dataset", dataset,
                                  *QUICK)
     assert code == 0, err
@@ -40,6 +44,7 @@ def test_cnn_student_writes_a_record_that_round_trips(
     assert protocol["iterations"] == 2 and protocol["effective_batch"] == 2 and protocol["world_size"] == 1
     assert protocol["schedule"]["recipe_batch"] == 16 and "differs from the recipe's 16" in protocol["batch_warning"]
     assert protocol["backbone"]["weights_verified_before_training"]
+    assert protocol["backbone"]["normalisation"] == {"mean": [127.5] * 3, "std": [127.5] * 3, "source": "sidecar"}
     assert protocol["data"]["classes"] == 10 and protocol["data"]["source"] == "builtin"
     audit = record["key_audit"]
     assert audit["matched"] == audit["expected"] > 0
