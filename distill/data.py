@@ -151,10 +151,10 @@ class DataSplits:
                 "bad_images": len(self.bad_images)}
 
 
-def load_splits(recipe: Recipe, policy: str | None = None) -> DataSplits:
-    """Scan, verify and hash the recipe's splits. ``policy`` overrides ``data.on_bad_image``."""
+def load_splits(recipe: Recipe) -> DataSplits:
+    """Scan, verify and hash the recipe's splits; ``data.on_bad_image`` says what a bad image does."""
     cfg = recipe.data
-    policy = policy or cfg.on_bad_image
+    policy = cfg.on_bad_image
     if policy not in ("fail", "skip"):
         raise DataError(f"--on-bad-image {policy!r}: expected fail or skip")
     bad: list[dict[str, Any]] = []

@@ -6,19 +6,12 @@ slower than fp32); bf16 autocast is used only on CUDA.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import re
 
 import torch
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
-
-def add_device_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default: auto)"
-    )
 
 
 def resolve_device(spec: str = "auto") -> torch.device:

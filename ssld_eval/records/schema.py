@@ -194,7 +194,3 @@ _CHECKS = {
     "bad_images": _string_list,
 }
 assert set(_CHECKS) == _FIELD_NAMES, "every record field needs a type check"
-
-
-def _check_type(name: str, value: Any) -> str:
-    return _CHECKS[name](value)

@@ -40,7 +40,7 @@ def test_bad_images_fail_naming_the_file(broken_data: tuple[Path, Path, Path]) -
 
 def test_bad_images_skipped_are_counted_and_listed(broken_data: tuple[Path, Path, Path]) -> None:
     root, truncated, garbage = broken_data
-    splits = load_splits(load_recipe(_recipe(root, root)), policy="skip")
+    splits = load_splits(load_recipe(_recipe(root, root), ["data.on_bad_image=skip"]))
     assert sorted(b["path"] for b in splits.bad_images) == sorted([str(truncated), str(garbage)])
     assert len(splits.train) == 3 * 4 - 1  # garbage.png was an extra file; truncated 001.png is left out
     assert str(truncated) not in map(str, splits.train.paths)
