@@ -4,10 +4,18 @@ Kept apart from the schema so that writing a record (every transfer run) never i
 flattened into ``metric.<name>`` columns and the key audit's matched fraction into ``key_audit.matched_fraction``;
 files that do not validate are listed in ``frame.attrs["invalid"]`` (a list of :class:`InvalidRecord`)
 instead of stopping the report, which shows them.
+
+A backbone is its weights (``weights_id``), not its display name: two different ``student.safetensors`` in
+folders both called ``run`` carry the same ``backbone`` name but are two backbones. The ``label`` column is
+what to show for a row's weights: the display name, with a short weights id appended when several weights
+share that name, so every weights identity has exactly one label and every label one weights identity.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +24,50 @@ import pandas as pd
 from ssld_eval.records.schema import ResultRecord
 from ssld_eval.records.store import InvalidRecord, ResultStore
 
-#: scalar record fields copied as they are, in this column order
+#: scalar record fields copied as they are, in this column order (``label`` is derived, see the module doc)
 BASE_COLUMNS = (
-    "key", "backbone", "task", "dataset", "seed", "status", "primary_metric", "primary_value", "overrides",
+    "key", "backbone", "label", "task", "dataset", "seed", "status", "primary_metric", "primary_value", "overrides",
     "arch", "weights_id", "method", "teacher", "source_top1", "config_hash", "git_sha", "code_version",
     "key_audit.matched_fraction", "duration_s", "reason", "paper_cell", "created_at",
 )
 METRIC_PREFIX = "metric."
+SHORT_ID = 8  # hex digits of a sha256 weights id shown to tell two same-named backbones apart
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def short_weights_id(weights_id: str, width: int = SHORT_ID) -> str:
+    """The first ``width`` hex digits of a sha256 id; other ids (``timm-pretrained:<name>``,
+    ``random-init:<arch>``) are short and telling already, so they are kept whole."""
+    return weights_id[:width] if _SHA256.fullmatch(weights_id) else weights_id
+
+
+def display_names(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """``(weights_id, backbone)`` pairs -> each weights id's display name: the most common name among its
+    records (one file may have been transferred under two names), ties broken alphabetically."""
+    counts: dict[str, Counter[str]] = {}
+    for weights_id, name in pairs:
+        counts.setdefault(weights_id, Counter())[name] += 1
+    return {w: min(c, key=lambda n: (-c[n], n)) for w, c in counts.items()}
+
+
+def backbone_labels(names: dict[str, str]) -> dict[str, str]:
+    """weights id -> display name -> unique label: a name held by one weights id is shown as it is; names
+    held by several get ``" (<short id>)"``, lengthened until the labels differ. Depends on nothing but the
+    pairs, so the same records give the same labels in every report."""
+    labels = dict(names)
+    width = SHORT_ID
+    while True:
+        counts = Counter(labels.values())
+        clashing = sorted(w for w, label in labels.items() if counts[label] > 1)
+        if not clashing:
+            return labels
+        if width > 64:  # full ids differ, so only a display name built to look like a label gets here
+            for index, w in enumerate(clashing):
+                labels[w] = f"{names[w]} ({w}) #{index + 1}"
+            return labels
+        for w in clashing:
+            labels[w] = f"{names[w]} ({short_weights_id(w, width)})"
+        width *= 2
 
 
 def overrides_text(overrides: dict[str, str]) -> str:
@@ -61,6 +106,9 @@ def records_frame(records: list[ResultRecord] | tuple[ResultRecord, ...]) -> pd.
     """Records -> DataFrame with :data:`BASE_COLUMNS` then sorted ``metric.*`` columns (empty-safe)."""
     rows = [record_row(r) for r in records]
     metric_columns = sorted({c for row in rows for c in row if c.startswith(METRIC_PREFIX)})
+    labels = backbone_labels(display_names((r["weights_id"], r["backbone"]) for r in rows))
+    for row in rows:
+        row["label"] = labels[row["weights_id"]]
     frame = pd.DataFrame(rows, columns=[*BASE_COLUMNS, *metric_columns])
     for column in ("primary_value", "source_top1", "key_audit.matched_fraction", *metric_columns):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")

@@ -1,9 +1,14 @@
 """From one row per record to one row per (task, setting, backbone): mean, std, n and the delta.
 
-A *setting* is a data set, plus the run's ``--set`` overrides when it has any: runs with different
-overrides are different experiments, and averaging them over seeds would mix two recipes into one number.
+A *backbone* is a weights identity (``weights_id``); its display name is only shown, as the frame's
+``label`` (the name, disambiguated by a short weights id when two weights share it), so two different files
+saved under the same name are never averaged together. A *setting* is a data set, plus the run's ``--set``
+overrides when it has any: runs with different overrides are different experiments, and averaging them over
+seeds would mix two recipes into one number.
 The delta is against the baseline backbone on the same task and setting; it counts as *clear* when it
 exceeds twice its standard error (both sides need two or more seeds), otherwise it is shown as within noise.
+Whether a positive delta is better comes from the task's declaration in :mod:`ssld_eval.tasks.directions`;
+a metric without one gets the verdict ``undirected``: its delta is shown, never coloured as a gain or a loss.
 """
 
 from __future__ import annotations
@@ -14,15 +19,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ssld_eval.records.frame import METRIC_PREFIX
+from ssld_eval.tasks.directions import HIGHER, direction_of
 
-#: metric name fragments where a smaller number is the better one
-LOWER_IS_BETTER = ("error", "loss", "nll", "ece")
-SUMMARY_COLUMNS = ("task", "setting", "backbone", "metric", "mean", "std", "n")
+#: ``backbone`` is the weights' label (unique per ``weights_id``), for display and the charts' legends
+SUMMARY_COLUMNS = ("task", "setting", "weights_id", "backbone", "metric", "mean", "std", "n")
 BASELINE_HINTS = ("supervised", "baseline")
-
-
-def higher_is_better(metric: str) -> bool:
-    return not any(part in metric.lower() for part in LOWER_IS_BETTER)
+UNDIRECTED = "undirected"
+MIN_ID_PREFIX = 4  # shorter --baseline strings are not tried as weights id prefixes
 
 
 def setting_of(dataset: str, overrides: str) -> str:
@@ -61,61 +64,92 @@ def complete_values(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise(values: pd.DataFrame) -> pd.DataFrame:
-    """Mean, sample std and n over seeds for every (task, setting, backbone)."""
+    """Mean, sample std and n over seeds for every (task, setting, weights identity)."""
     if values.empty:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
-    grouped = values.groupby(["task", "setting", "backbone", "metric"], sort=True)["value"]
-    summary = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    grouped = values.groupby(["task", "setting", "weights_id", "label", "metric"], sort=True)["value"]
+    summary = grouped.agg(mean="mean", std="std", n="count").reset_index().rename(columns={"label": "backbone"})
     return summary[list(SUMMARY_COLUMNS)]
+
+
+def undeclared_metrics(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    """The (task, metric) pairs the report compares whose direction no task declares, sorted."""
+    pairs = summary[["task", "metric"]].drop_duplicates().itertuples(index=False, name=None)
+    return sorted((str(t), str(m)) for t, m in pairs if direction_of(str(t), str(m)) is None)
 
 
 @dataclass(frozen=True)
 class BaselineChoice:
-    name: str | None
+    weights_id: str | None
+    label: str | None  # as the report shows it
     note: str  # why this one, shown in the report
 
 
-def choose_baseline(backbones: list[str], requested: str | None) -> BaselineChoice:
-    """``--baseline`` when given (it must exist); else a backbone named like 'supervised'/'baseline'; else the
-    first in alphabetical order. Raises ``ValueError`` naming the known backbones when ``requested`` is absent."""
-    names = sorted(backbones)
+def choose_baseline(backbones: pd.DataFrame, requested: str | None) -> BaselineChoice:
+    """``--baseline`` when given; else the first label (alphabetically) named like 'supervised'/'baseline';
+    else the first label. ``backbones`` has one row per (``weights_id``, ``label``, ``name``), ``name`` being
+    every display name the weights' records carry. ``requested`` may be a weights id, a label, a display name
+    or a weights id prefix of at least :data:`MIN_ID_PREFIX` characters; raises ``ValueError`` naming the
+    candidates when it matches several weights identities, and the known backbones when it matches none."""
+    labels = dict(sorted(set(zip(backbones["weights_id"], backbones["label"], strict=True)), key=lambda p: p[1]))
     if requested is not None:
-        if requested not in names:
-            raise ValueError(f"--baseline {requested!r} is not among the backbones {names}")
-        return BaselineChoice(requested, "chosen with --baseline")
-    if not names:
-        return BaselineChoice(None, "no backbone has results")
+        return _requested(backbones, labels, requested)
+    if not labels:
+        return BaselineChoice(None, None, "no backbone has results")
     for hint in BASELINE_HINTS:
-        for name in names:
-            if hint in name.lower():
-                return BaselineChoice(name, f"default: the first backbone named like '{hint}'; "
-                                            "pass --baseline NAME to choose another")
-    return BaselineChoice(names[0], "default: the first backbone alphabetically; pass --baseline NAME to choose")
+        for weights_id, label in labels.items():
+            if hint in label.lower():
+                return BaselineChoice(weights_id, label, f"default: the first backbone named like '{hint}'; "
+                                                         "pass --baseline NAME to choose another")
+    weights_id, label = next(iter(labels.items()))
+    return BaselineChoice(weights_id, label,
+                          "default: the first backbone alphabetically; pass --baseline NAME to choose")
+
+
+def _requested(backbones: pd.DataFrame, labels: dict[str, str], requested: str) -> BaselineChoice:
+    by_name = sorted(set(backbones.loc[backbones["name"] == requested, "weights_id"]), key=labels.__getitem__)
+    by_prefix = [w for w in labels if len(requested) >= MIN_ID_PREFIX and w.startswith(requested)]
+    for kind, found in (("weights id", [w for w in labels if w == requested]),
+                        ("label", [w for w, label in labels.items() if label == requested]),
+                        ("display name", by_name), ("weights id prefix", by_prefix)):
+        if len(found) == 1:
+            return BaselineChoice(found[0], labels[found[0]], f"chosen with --baseline (by {kind})")
+        if len(found) > 1:
+            candidates = ", ".join(f"{labels[w]!r} (weights {w})" for w in found)
+            raise ValueError(f"--baseline {requested!r} is ambiguous: it is the {kind} of {len(found)} different "
+                             f"weights: {candidates}; pass one of their labels or weights ids")
+    raise ValueError(f"--baseline {requested!r} is not among the backbones {sorted(labels.values())} "
+                     "(a display name, label, weights id or weights id prefix)")
 
 
 def add_deltas(summary: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
-    """Adds ``delta`` (mean minus the baseline's mean) and ``verdict``: better, worse, better-weak,
-    worse-weak (within two standard errors, or too few seeds to tell), same, or '' (no baseline value)."""
+    """Adds ``delta`` (mean minus the mean of the baseline weights ``baseline``) and ``verdict``: better,
+    worse, better-weak, worse-weak (within two standard errors, or too few seeds to tell), same, undirected
+    (the metric's direction is not declared), or '' (no baseline value)."""
     out = summary.copy()
     if out.empty or baseline is None:
         return out.assign(delta=float("nan"), verdict="")
-    base = out[out["backbone"] == baseline][["task", "setting", "mean", "std", "n"]]
+    base = out[out["weights_id"] == baseline][["task", "setting", "mean", "std", "n"]]
     base = base.rename(columns={"mean": "b_mean", "std": "b_std", "n": "b_n"})
     out = out.merge(base, on=["task", "setting"], how="left")
     out["delta"] = out["mean"] - out["b_mean"]
     out["verdict"] = [
-        _verdict(row.delta, row.std, row.n, row.b_std, row.b_n, row.metric, row.backbone == baseline)
+        _verdict(row.delta, row.std, row.n, row.b_std, row.b_n, direction_of(row.task, row.metric),
+                 row.weights_id == baseline)
         for row in out.itertuples(index=False)
     ]
     return out.drop(columns=["b_mean", "b_std", "b_n"])
 
 
-def _verdict(delta: float, std: float, n: int, b_std: float, b_n: float, metric: str, is_base: bool) -> str:
+def _verdict(delta: float, std: float, n: int, b_std: float, b_n: float, direction: str | None,
+             is_base: bool) -> str:
     if is_base or delta != delta:  # NaN: the baseline has no value here
         return ""
     if delta == 0:
         return "same"
-    good = (delta > 0) == higher_is_better(metric)
+    if direction is None:
+        return UNDIRECTED
+    good = (delta > 0) == (direction == HIGHER)
     word = "better" if good else "worse"
     if n < 2 or not b_n or b_n < 2:
         return f"{word}-weak"
@@ -124,12 +158,14 @@ def _verdict(delta: float, std: float, n: int, b_std: float, b_n: float, metric:
 
 
 def seedwise_means(values: pd.DataFrame, task: str) -> pd.DataFrame:
-    """Per backbone: mean over settings per seed, then mean and std of that over seeds (the chart of a task
-    with many data sets). ``n_settings`` says over how many settings each backbone was averaged."""
+    """Per backbone (weights identity, shown by its label in ``backbone``): mean over settings per seed, then
+    mean and std of that over seeds (the chart of a task with many data sets). ``n_settings`` says over how
+    many settings each backbone was averaged."""
     rows = values[values["task"] == task]
     if rows.empty:
         return pd.DataFrame(columns=["backbone", "mean", "std", "n", "n_settings"])
-    per_seed = rows.groupby(["backbone", "seed"])["value"].mean()
-    result = per_seed.groupby(level="backbone").agg(mean="mean", std="std", n="count").reset_index()
-    result["n_settings"] = rows.groupby("backbone")["setting"].nunique().reindex(result["backbone"]).to_numpy()
-    return result
+    keys = ["weights_id", "label"]  # one label per weights id: the label only rides along for display
+    per_seed = rows.groupby([*keys, "seed"])["value"].mean()
+    result = per_seed.groupby(level=keys).agg(mean="mean", std="std", n="count")
+    result["n_settings"] = rows.groupby(keys)["setting"].nunique().reindex(result.index)
+    return result.reset_index().rename(columns={"label": "backbone"})[["backbone", "mean", "std", "n", "n_settings"]]

@@ -10,8 +10,9 @@ from pathlib import Path
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
     parser.add_argument("--out", type=Path, help="HTML file to write (default: reports/<results name>/index.html)")
-    parser.add_argument("--baseline", help="backbone the others are compared with (default: one named like "
-                                           "'supervised' or 'baseline', else the first alphabetically)")
+    parser.add_argument("--baseline", help="backbone the others are compared with: a display name, a label as "
+                                           "the report shows it, a weights id or a prefix of one (default: one "
+                                           "named like 'supervised' or 'baseline', else the first alphabetically)")
     parser.add_argument("--title", default=None, help="page title (default: 'ssld-eval report: <results name>')")
 
 
@@ -35,4 +36,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: no valid record in {args.results}", file=sys.stderr)
     for item in context.invalid:
         print(f"warning: {item.reason}", file=sys.stderr)
+    for task, metric in context.undeclared:
+        print(f"warning: {task} declares no direction for {metric!r}: its deltas are not coloured", file=sys.stderr)
     return 0

@@ -3,6 +3,9 @@
 Everything a user typed (backbone names, paths, config values, failure reasons) reaches the page only
 through jinja2's autoescaping; the only markup marked safe is the SVG that :mod:`ssld_eval.report.charts`
 produced, in which matplotlib has already XML-escaped every label.
+
+Rows, charts and provenance are per weights identity (``weights_id``); what they show is the frame's
+``label`` for it, the display name made unique (see :mod:`ssld_eval.records.frame`).
 """
 
 from __future__ import annotations
@@ -28,13 +31,13 @@ class Cell:
     value: str  # "81.23 ± 0.40"
     n: int
     delta: str  # "+1.20" or ""
-    verdict: str  # css class: better, worse, better-weak, worse-weak, same, ""
+    verdict: str  # css class: better, worse, better-weak, worse-weak, same, undirected, ""
     title: str  # tooltip with the exact numbers
 
 
 @dataclass(frozen=True)
 class TableRow:
-    backbone: str
+    backbone: str  # the label
     is_baseline: bool
     cells: tuple[Cell | None, ...]
 
@@ -85,7 +88,7 @@ class ReportContext:
     n_records: int
     n_complete: int
     n_failed: int
-    baseline: str | None
+    baseline: str | None  # the label
     baseline_note: str
     tables: tuple[TaskTable, ...]
     charts: tuple[Chart, ...]
@@ -94,6 +97,8 @@ class ReportContext:
     failed_omitted: int
     invalid: tuple[InvalidRecord, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    baseline_weights: str | None = None
+    undeclared: tuple[tuple[str, str], ...] = ()  # (task, metric) compared without a declared direction
 
 
 def _fmt(value: float, digits: int = 2) -> str:
@@ -105,29 +110,40 @@ def _cell(row: dict) -> Cell:
     delta = "" if math.isnan(row["delta"]) or not row["verdict"] else f"{row['delta']:+.2f}"
     title = f"{row['metric']}: mean {row['mean']:.4f}, std {_fmt(row['std'], 4)}, n {int(row['n'])}"
     if delta:
-        title += f", delta vs baseline {row['delta']:+.4f} ({row['verdict'].replace('-weak', ', within noise')})"
+        verdict = "direction unknown" if row["verdict"] == aggregate.UNDIRECTED else row["verdict"]
+        title += f", delta vs baseline {row['delta']:+.4f} ({verdict.replace('-weak', ', within noise')})"
     return Cell(value=f"{row['mean']:.2f}{std}", n=int(row["n"]), delta=delta, verdict=row["verdict"],
                 title=title)
 
 
+def _ordered(part: pd.DataFrame, baseline: str | None) -> list[tuple[str, str]]:
+    """(weights id, label) of the backbones in ``part``: the baseline weights first, then by label."""
+    pairs = set(zip(part["weights_id"], part["backbone"], strict=True))
+    return sorted(pairs, key=lambda p: (p[0] != baseline, p[1]))
+
+
 def task_tables(summary: pd.DataFrame, baseline: str | None) -> tuple[TaskTable, ...]:
+    """One table per task: a row per weights identity, a column per (setting, metric)."""
     tables = []
     for task, part in summary.groupby("task", sort=True):
         columns = tuple(part[["setting", "metric"]].drop_duplicates().sort_values("setting").itertuples(
             index=False, name=None))
-        cells = {(r["backbone"], r["setting"]): _cell(r) for r in part.to_dict("records")}
-        backbones = sorted(part["backbone"].unique(), key=lambda b: (b != baseline, b))
-        rows = tuple(TableRow(b, b == baseline, tuple(cells.get((b, s)) for s, _ in columns)) for b in backbones)
+        cells = {(r["weights_id"], r["setting"]): _cell(r) for r in part.to_dict("records")}
+        rows = tuple(TableRow(label, w == baseline, tuple(cells.get((w, s)) for s, _ in columns))
+                     for w, label in _ordered(part, baseline))
         tables.append(TaskTable(str(task), columns, rows))
     return tuple(tables)
 
 
 def build_charts(values: pd.DataFrame, summary: pd.DataFrame, baseline: str | None,
                  frame: pd.DataFrame) -> tuple[tuple[Chart, ...], tuple[str, ...]]:
+    """The charts, drawn with the labels (one per weights identity) as backbone names; ``baseline`` is the
+    baseline's weights id."""
     notes: list[str] = []
     if summary.empty:
         return (), ()
-    colours = charts.colours_for(list(summary["backbone"].unique()), baseline)
+    base_label = next((label for w, label in _ordered(summary, baseline) if w == baseline), None)
+    colours = charts.colours_for(list(summary["backbone"].unique()), base_label)
     tasks = sorted(summary["task"].unique())
     if len(tasks) > charts.MAX_TASK_CHARTS:
         notes.append(f"{len(tasks) - charts.MAX_TASK_CHARTS} task(s) have no chart (at most "
@@ -138,16 +154,16 @@ def build_charts(values: pd.DataFrame, summary: pd.DataFrame, baseline: str | No
         if part["setting"].nunique() > charts.MAX_GROUPED_SETTINGS:
             wide.append((task, str(part["metric"].mode().iloc[0]), aggregate.seedwise_means(values, task)))
             continue
-        backbones = sorted(part["backbone"].unique(), key=lambda b: (b != baseline, b))
+        backbones = [label for _, label in _ordered(part, baseline)]
         svg = charts.grouped_bars(part, task, backbones, colours, salt=f"ssld-eval-{index}")
         caption = (f"{task}: primary metric per data set, mean over seeds with ± one std as error bar. "
                    "The y axis does not start at zero.")
         result.append(Chart(title=task, caption=caption, svg=Markup(svg)))
-    backbones = sorted(summary["backbone"].unique(), key=lambda b: (b != baseline, b))
+    backbones = [label for _, label in _ordered(summary, baseline)]
     per_figure = math.ceil(len(wide) / math.ceil(len(wide) / charts.MAX_PANELS)) if wide else 1  # 5 -> 3 + 2
     for start in range(0, len(wide), per_figure):
         panels = wide[start:start + per_figure]
-        svg = charts.averaged_panels(panels, backbones, baseline, colours, salt=f"ssld-eval-panels-{start}")
+        svg = charts.averaged_panels(panels, backbones, base_label, colours, salt=f"ssld-eval-panels-{start}")
         caption = (f"Tasks with more than {charts.MAX_GROUPED_SETTINGS} data sets: each bar is a backbone's mean "
                    "over the task's data sets, the error bar the std over seeds of that mean, the dashed line "
                    "the baseline. Per-data-set numbers are in the tables above.")
@@ -162,12 +178,12 @@ def build_charts(values: pd.DataFrame, summary: pd.DataFrame, baseline: str | No
 
 
 def _scatter_points(summary: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    known = frame.dropna(subset=["source_top1"]).groupby("backbone")["source_top1"].first()
+    known = frame.dropna(subset=["source_top1"]).groupby("weights_id")["source_top1"].first()
     if known.empty:
         return pd.DataFrame()
-    scores = summary.groupby(["backbone", "task"])["mean"].mean().rename("score").reset_index()
-    scores = scores[scores["backbone"].isin(known.index)]
-    scores["source_top1"] = scores["backbone"].map(known)
+    scores = summary.groupby(["weights_id", "backbone", "task"])["mean"].mean().rename("score").reset_index()
+    scores = scores[scores["weights_id"].isin(known.index)]
+    scores["source_top1"] = scores["weights_id"].map(known)
     return scores
 
 
@@ -184,8 +200,9 @@ def _duration(seconds: float) -> str:
 
 
 def provenance_rows(frame: pd.DataFrame) -> tuple[ProvenanceRow, ...]:
+    """One row per weights identity, in label order; ``weights`` shows its id (16 characters)."""
     rows = []
-    for backbone, part in frame.groupby("backbone", sort=True):
+    for (_, backbone), part in sorted(frame.groupby(["weights_id", "label"]), key=lambda item: item[0][1]):
         matched = part["key_audit.matched_fraction"].min()
         source = part["source_top1"].dropna()
         complete = int((part["status"] == "complete").sum())
@@ -203,28 +220,38 @@ def provenance_rows(frame: pd.DataFrame) -> tuple[ProvenanceRow, ...]:
 
 
 def failed_rows(frame: pd.DataFrame) -> tuple[tuple[FailedRow, ...], int]:
-    failed = frame[frame["status"] == "failed"].sort_values(["backbone", "task", "dataset", "seed", "key"])
+    failed = frame[frame["status"] == "failed"].sort_values(["label", "task", "dataset", "seed", "key"])
     rows = tuple(
-        FailedRow(r.backbone, r.task, aggregate.setting_of(r.dataset, r.overrides), int(r.seed), r.key, r.reason)
+        FailedRow(r.label, r.task, aggregate.setting_of(r.dataset, r.overrides), int(r.seed), r.key, r.reason)
         for r in failed.head(MAX_FAILED_ROWS).itertuples(index=False)
     )
     return rows, max(0, len(failed) - MAX_FAILED_ROWS)
 
 
 def build_context(frame: pd.DataFrame, baseline: str | None = None, title: str = DEFAULT_TITLE) -> ReportContext:
-    """Everything the template shows. Raises ``ValueError`` when ``baseline`` names no backbone."""
+    """Everything the template shows. Raises ``ValueError`` when ``baseline`` names no backbone, or names
+    several weights identities (a display name that two different files share)."""
     values = aggregate.complete_values(frame)
     summary = aggregate.summarise(values)
-    choice = aggregate.choose_baseline(list(summary["backbone"].unique()), baseline)
-    summary = aggregate.add_deltas(summary, choice.name)
-    chart_list, notes = build_charts(values, summary, choice.name, frame)
+    with_results = frame[frame["weights_id"].isin(set(summary["weights_id"]))]
+    candidates = with_results[["weights_id", "label", "backbone"]].drop_duplicates().rename(
+        columns={"backbone": "name"})
+    choice = aggregate.choose_baseline(candidates, baseline)
+    summary = aggregate.add_deltas(summary, choice.weights_id)
+    chart_list, notes = build_charts(values, summary, choice.weights_id, frame)
+    undeclared = tuple(aggregate.undeclared_metrics(summary))
+    if undeclared:
+        listed = ", ".join(f"{task} / {metric}" for task, metric in undeclared)
+        notes = (*notes, f"No task declares whether higher or lower is better for: {listed} (see "
+                         "ssld_eval/tasks/directions.py). Their deltas are shown uncoloured, as "
+                         "'direction unknown', never as better or worse.")
     failed, omitted = failed_rows(frame)
     n_complete = int((frame["status"] == "complete").sum())
     return ReportContext(
         title=title, n_records=len(frame), n_complete=n_complete, n_failed=len(frame) - n_complete,
-        baseline=choice.name, baseline_note=choice.note, tables=task_tables(summary, choice.name),
+        baseline=choice.label, baseline_note=choice.note, tables=task_tables(summary, choice.weights_id),
         charts=chart_list, provenance=provenance_rows(frame), failed=failed, failed_omitted=omitted,
-        invalid=tuple(invalid_of(frame)), notes=notes,
+        invalid=tuple(invalid_of(frame)), notes=notes, baseline_weights=choice.weights_id, undeclared=undeclared,
     )
 
 

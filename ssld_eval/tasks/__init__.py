@@ -1,6 +1,8 @@
 """Transfer tasks by name. Each task is one module here that decorates its class with
 :func:`register_task`; :func:`get_task` imports the package's modules once to find them, so adding a task
-touches no other file. Tasks never import ``distill``: a distilled student reaches them as a checkpoint."""
+touches no other file but :mod:`ssld_eval.tasks.directions`, where the task declares which way each of its
+metrics is better (the report reads that table and must not import the torch-using task modules).
+Tasks never import ``distill``: a distilled student reaches them as a checkpoint."""
 
 from __future__ import annotations
 
@@ -9,15 +11,27 @@ import pkgutil
 from collections.abc import Callable
 from typing import TypeVar
 
+from ssld_eval.tasks.directions import METRIC_DIRECTIONS
+
 T = TypeVar("T", bound=type)
 TASKS: dict[str, type] = {}
 _discovered = False
+_NOT_TASKS = frozenset({"base", "directions"})
 
 
 def register_task(name: str) -> Callable[[T], T]:
+    """Registers the decorated class as task ``name``. Its ``metric_directions`` must be its entry of
+    :data:`~ssld_eval.tasks.directions.METRIC_DIRECTIONS`: a task whose records the report could not colour
+    honestly is refused here, at import, rather than discovered in a report."""
+
     def decorate(cls: T) -> T:
         if name in TASKS and TASKS[name] is not cls:
             raise ValueError(f"task {name!r} is registered twice ({TASKS[name]} and {cls})")
+        declared = METRIC_DIRECTIONS.get(name)
+        if not declared or getattr(cls, "metric_directions", None) is not declared:
+            raise ValueError(f"task {name!r} ({cls}) must declare its metrics' directions in "
+                             f"ssld_eval.tasks.directions.METRIC_DIRECTIONS[{name!r}] and set "
+                             f"metric_directions = METRIC_DIRECTIONS[{name!r}]")
         cls.name = name
         TASKS[name] = cls
         return cls
@@ -29,7 +43,7 @@ def _discover() -> None:
     global _discovered
     if not _discovered:
         for info in pkgutil.iter_modules(__path__):
-            if info.name != "base":
+            if info.name not in _NOT_TASKS:
                 importlib.import_module(f"{__name__}.{info.name}")
         _discovered = True
 

@@ -19,6 +19,7 @@ from ssld_eval.config import ConfigError
 from ssld_eval.mm.task_config import MMTaskConfig
 from ssld_eval.tasks import register_task
 from ssld_eval.tasks.base import Task, TaskConfig, TaskContext, TaskResult
+from ssld_eval.tasks.directions import METRIC_DIRECTIONS
 
 METRICS = ("mIoU", "mAcc", "aAcc")
 
@@ -52,6 +53,7 @@ def builtin_dataset(root: Path) -> dict[str, Any]:
 @register_task("ade20k-seg")
 class Ade20kSegmentation(Task):
     Config = Ade20kSegConfig
+    metric_directions = METRIC_DIRECTIONS["ade20k-seg"]  # all higher-is-better; declared there
     kind = "segmentation"
 
     def run(self, ctx: TaskContext, config: TaskConfig) -> TaskResult:

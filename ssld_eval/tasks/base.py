@@ -8,6 +8,7 @@ returns ``status="failed"`` with the reason, never a zero passed off as a result
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -52,9 +53,12 @@ class TaskResult:
 
 
 class Task:
-    """Base class: subclasses set ``Config`` and ``kind`` and implement :meth:`run`."""
+    """Base class: subclasses set ``Config``, ``kind`` and ``metric_directions`` and implement :meth:`run`."""
 
     name: ClassVar[str] = ""
+    #: metric name -> "higher" or "lower" is better; must be the task's entry of the torch-free
+    #: :data:`ssld_eval.tasks.directions.METRIC_DIRECTIONS` (checked by ``register_task``), which the report reads
+    metric_directions: ClassVar[Mapping[str, str]] = {}
     Config: ClassVar[type[TaskConfig]] = TaskConfig
     kind: ClassVar[str] = "classification"  # or "detection", "segmentation"
 

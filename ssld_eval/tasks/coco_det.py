@@ -19,6 +19,7 @@ from ssld_eval.config import ConfigError
 from ssld_eval.mm.task_config import MMTaskConfig
 from ssld_eval.tasks import register_task
 from ssld_eval.tasks.base import Task, TaskConfig, TaskContext, TaskResult
+from ssld_eval.tasks.directions import METRIC_DIRECTIONS
 
 #: mmdet's CocoMetric keys -> record names
 _ITEMS = (("mAP", "AP"), ("mAP_50", "AP50"), ("mAP_75", "AP75"), ("mAP_s", "APs"), ("mAP_m", "APm"),
@@ -74,6 +75,7 @@ def coco_classes(data_root: Path | None) -> tuple[Path, list[str], str]:
 @register_task("coco-det")
 class CocoDetection(Task):
     Config = CocoDetConfig
+    metric_directions = METRIC_DIRECTIONS["coco-det"]  # all higher-is-better; declared there
     kind = "detection"
 
     def run(self, ctx: TaskContext, config: TaskConfig) -> TaskResult:

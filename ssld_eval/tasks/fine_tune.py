@@ -51,6 +51,7 @@ from ssld_eval.features.transforms import eval_transform
 from ssld_eval.probe.metrics import classification_metrics
 from ssld_eval.tasks import register_task
 from ssld_eval.tasks.base import Task, TaskConfig, TaskContext, TaskResult
+from ssld_eval.tasks.directions import METRIC_DIRECTIONS
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ def train_steps(model: nn.Module, loader: DataLoader, train: ImageSource, optimi
 @register_task("fine-tune")
 class FineTune(Task):
     Config = Config
+    metric_directions = METRIC_DIRECTIONS["fine-tune"]  # all higher-is-better; declared there
 
     def run(self, ctx: TaskContext, config: Config) -> TaskResult:  # type: ignore[override]
         if config.train_on not in ("train+val", "train"):

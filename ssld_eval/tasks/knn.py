@@ -24,6 +24,7 @@ from ssld_eval.features.pipeline import FeatureConfig, compute_split_features
 from ssld_eval.probe.metrics import classification_metrics
 from ssld_eval.tasks import register_task
 from ssld_eval.tasks.base import Task, TaskContext, TaskResult
+from ssld_eval.tasks.directions import METRIC_DIRECTIONS
 
 BANKS = ("train+val", "train")
 
@@ -58,6 +59,7 @@ def knn_scores(bank: torch.Tensor, bank_targets: torch.Tensor, queries: torch.Te
 @register_task("knn")
 class KNN(Task):
     Config = Config
+    metric_directions = METRIC_DIRECTIONS["knn"]  # all higher-is-better; declared there
 
     def run(self, ctx: TaskContext, config: Config) -> TaskResult:  # type: ignore[override]
         if config.bank not in BANKS:

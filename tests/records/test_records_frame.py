@@ -19,7 +19,7 @@ def test_frame_rows_and_metric_columns(tmp_path):
     (tmp_path / "0000000000000000.json").write_text('{"schema_version": 99}')
     frame = load_frame(tmp_path)
     assert len(frame) == len(records)
-    assert {"metric.top1", "metric.top5"} <= set(frame.columns)
+    assert {"metric.top1", "metric.mean_per_class", "metric.knn20_top1", "metric.knn1_top1"} <= set(frame.columns)
     assert set(frame["key"]) == {r.key for r in records}
     failed = frame[frame["status"] == "failed"]
     assert len(failed) == sum(r.status == "failed" for r in records)

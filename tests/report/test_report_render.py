@@ -115,8 +115,9 @@ def test_mixed_primary_metrics_use_the_most_common(tmp_path):
     store = ResultStore(tmp_path / "results")
     base = next(iter(synthetic_records(backbones=1, tasks=1, datasets=1, seeds=1)))
     for seed in range(3):
-        store.write(dataclasses.replace(base, seed=seed, metrics={"top1": 70.0, "top5": 90.0}))
-    odd = dataclasses.replace(base, seed=9, metrics={"top1": 70.0, "top5": 90.0}, primary_metric="top5")
+        store.write(dataclasses.replace(base, seed=seed, metrics={"top1": 70.0, "mean_per_class": 90.0}))
+    odd = dataclasses.replace(base, seed=9, metrics={"top1": 70.0, "mean_per_class": 90.0},
+                              primary_metric="mean_per_class")
     store.write(odd)
     html = _render(tmp_path)
     assert "70.00 ± 0.00<span class=\"n\">n=4" in html
