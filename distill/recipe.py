@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import yaml
 
 from distill.methods.base import MethodParams
 from distill.registry import get_method
+from distill.typed import RecipeError, coerce
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -41,10 +41,6 @@ RUNTIME_KEYS = frozenset({
     "data.verify", "data.preload", "train.num_workers", "train.checkpoint_every", "train.keep_checkpoints",
     "train.log_every", "train.eval_batch_size", "train.threads", "cache.dir", "cache.batch_size", "cache.chunk_images",
 })
-
-
-class RecipeError(ValueError):
-    """A recipe key or value that does not fit; the message names the key and the file."""
 
 
 @dataclass(frozen=True)
@@ -173,47 +169,6 @@ SECTIONS: dict[str, type] = {
 }
 
 
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if value is None:
-            if type(None) in typing.get_args(annotation):
-                return None
-            raise RecipeError(f"{where}: null is not allowed")
-        errors = []
-        for option in options:
-            try:
-                return _coerce(value, option, where)
-            except RecipeError as exc:
-                errors.append(str(exc))
-        raise RecipeError(errors[0])
-    if origin is tuple:
-        args = typing.get_args(annotation)
-        if not isinstance(value, (list, tuple)):
-            raise RecipeError(f"{where}: expected a list, got {value!r}")
-        if args and args[-1] is not Ellipsis and len(value) != len(args):
-            raise RecipeError(f"{where}: expected {len(args)} values, got {len(value)}")
-        types_ = [args[0]] * len(value) if args and args[-1] is Ellipsis else list(args)
-        return tuple(_coerce(v, t, where) for v, t in zip(value, types_, strict=True))
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise RecipeError(f"{where}: {value!r} is not a number")
-        try:
-            return float(value)  # YAML 1.1 reads "1e-3" as a string
-        except ValueError:
-            raise RecipeError(f"{where}: {value!r} is not a number") from None
-    if annotation is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise RecipeError(f"{where}: {value!r} is not an integer")
-    if annotation is bool and not isinstance(value, bool):
-        raise RecipeError(f"{where}: {value!r} is not true/false")
-    if origin is dict and not isinstance(value, Mapping):
-        raise RecipeError(f"{where}: expected a mapping, got {value!r}")
-    if annotation is str and not isinstance(value, str):
-        raise RecipeError(f"{where}: {value!r} is not a string")
-    return value
-
-
 def build_dataclass(cls: type, values: Any, where: str) -> Any:
     """An instance of ``cls`` from a mapping; unknown keys and wrong types are errors naming ``where.key``."""
     if values is None:
@@ -225,7 +180,7 @@ def build_dataclass(cls: type, values: Any, where: str) -> Any:
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise RecipeError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(names)}")
-    return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()})
+    return cls(**{k: coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()})
 
 
 def _apply_override(raw: dict[str, Any], dotted: str, value: Any) -> None:

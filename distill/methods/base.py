@@ -9,12 +9,15 @@ sums the returned, already weighted terms; it checks each term for NaN/Inf by na
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from distill.typed import RecipeError, coerce
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,9 @@ class MethodParams:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
-        return cls(**values)
+            raise RecipeError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()})
 
     def with_training_size(self, image_size: int) -> MethodParams:
         """These parameters once the recipe's training resolution (``data.image_size``) is known; methods whose

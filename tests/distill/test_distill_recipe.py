@@ -44,6 +44,16 @@ def test_set_overrides_are_typed_and_checked(tmp_path: Path) -> None:
         load_recipe(path, ["method.name=nope"])
 
 
+def test_method_parameters_are_typed_like_every_other_key(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path / "kd.yaml", tiny_recipe(tmp_path, teacher={"arch": "x", "checkpoint": "y"},
+                                                          method={"name": "kd"}))
+    recipe = load_recipe(path, ["method.temperature=1e-3", "method.alpha=5e-1"])  # YAML reads both as strings
+    assert (recipe.method_params.temperature, recipe.method_params.alpha) == (pytest.approx(1e-3), 0.5)
+    assert isinstance(recipe.method_params.alpha, float)
+    with pytest.raises(RecipeError, match=r"method\.temperature: 'warm' is not a number"):
+        load_recipe(path, ["method.temperature=warm"])
+
+
 def test_config_hash_ignores_runtime_keys_and_resume_diff_names_keys(tmp_path: Path) -> None:
     path = write_recipe(tmp_path / "r.yaml", tiny_recipe(tmp_path))
     base = load_recipe(path)
