@@ -6,4 +6,4 @@ bash "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 export HF_HUB_OFFLINE=1
 "$ROOT/.venv/bin/ruff" check .
-exec "$ROOT/.venv/bin/python" -m pytest "$@"
+exec "$ROOT/.venv/bin/python" -m pytest --durations=25 "$@"
