@@ -13,7 +13,10 @@ Claim and statistic: "ImageNet weights beat random init" on each asserted (data 
 one-sided lower confidence bound of the accuracy difference on the test set above 0
 (:func:`signal_stats.proportions_claim`, conservative: the two runs are scored on the same images).
 One seed: the margins are far above what the random init's seed moves.
-MEASURED
+
+Measured (previous session, 2 cores; test top-1 %, ImageNet vs random): animals linear probe 89.60 vs
+66.60 (99% lower bound of the difference +17.1), kNN 86.00 vs 61.60 (+18.1), fine-tune 62.00 vs 18.60
+(+36.6); digits fine-tune 67.25 vs 16.75 (+43.1, 400 test images).
 """
 
 from __future__ import annotations
