@@ -108,10 +108,6 @@ class DistillMethod(nn.Module):
         """What the cache stores for ``images`` (only for methods with a ``cache_kind``)."""
         raise NotImplementedError(f"method {self.name!r} has no cacheable teacher output")
 
-    def student_state_dict(self) -> dict[str, torch.Tensor]:
-        """The student's weights (no heads, no teacher): load strictly into timm.create_model(arch)."""
-        state = self.student.state_dict()
-        return {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in state.items()}
 
 
 @dataclass(frozen=True)

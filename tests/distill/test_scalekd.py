@@ -11,6 +11,7 @@ import scipy.fft
 import timm
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from signal_helpers import CONFIGS
 from torch import nn
 
@@ -253,14 +254,6 @@ def test_loss_decreases_on_a_fixed_batch():
     assert losses[-1] < 0.75 * losses[0], losses
 
 
-def test_projectors_absent_from_export():
-    method = _method("vit")
-    exported = method.student_state_dict()
-    assert set(exported) == set(method.student.state_dict())
-    assert not any(k.startswith(("projectors", "teacher")) for k in exported)
-    timm.create_model("test_resnet", num_classes=10).load_state_dict(exported, strict=True)
-
-
 def test_wrong_resolution_and_several_teachers_are_refused():
     method = _method("cnn")
     with pytest.raises(ValueError, match="image_size"):
@@ -269,6 +262,23 @@ def test_wrong_resolution_and_several_teachers_are_refused():
     student = timm.create_model("test_resnet", num_classes=10)
     with pytest.raises(ValueError, match="single teacher"):
         ScaleKD(student, teachers, ScaleKDParams.from_mapping({"image_size": RES, "num_heads": [4, 4]}))
+
+
+def test_projectors_follow_the_recipes_training_size_and_stay_out_of_the_export(tiny_data, tiny_teacher, tmp_path):
+    """method.image_size unset: the projectors' grids come from data.image_size (32 px here; the teacher's own
+    default input is 160 px, whose grids would not fit the crops the trainer feeds). The exported file holds
+    the student alone: no projectors, no teacher, loadable strictly into timm."""
+    from distill_helpers import tiny_recipe, write_recipe
+
+    recipe = tiny_recipe(tiny_data, method={"name": "scalekd", "num_heads": [4, 4]},
+                         teacher={"checkpoint": str(tiny_teacher)}, data={"image_size": 32}, train={"steps": 2})
+    run = run_recipe(write_recipe(tmp_path / "scalekd.yaml", recipe), tmp_path / "run", device="cpu",
+                     log=lambda _m: None)
+    meta = json.loads((run / "student.json").read_text())
+    assert meta["steps"] == 2 and meta["config"]["method"]["image_size"] is None
+    exported = load_file(run / "student.safetensors")
+    assert not any(k.startswith(("projectors", "teacher")) for k in exported)
+    timm.create_model(meta["arch"], num_classes=meta["num_classes"]).load_state_dict(exported, strict=True)
 
 
 # --- signal on the built-in data (slow) ----------------------------------------------------------
