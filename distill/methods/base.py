@@ -109,7 +109,6 @@ class DistillMethod(nn.Module):
         raise NotImplementedError(f"method {self.name!r} has no cacheable teacher output")
 
 
-
 @dataclass(frozen=True)
 class SoftTargetParams(MethodParams):
     """Parameters shared by the methods that learn from the teacher's class probabilities."""

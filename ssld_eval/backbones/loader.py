@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ class LoadedBackbone:
     provenance: dict[str, Any] = field(default_factory=dict)  # student.json of a distilled run
     sidecar: str = ""  # the file ``provenance`` was read from, named in errors about it
 
-    @property
+    @cached_property  # read by the load-time check, the transform, the mm preprocessor and the record: once
     def inputs(self) -> InputSpec:
         """What the weights expect as input (:mod:`ssld_eval.backbones.inputs`): every task reads this."""
         return input_spec(self.model, self.provenance, self.sidecar or self.audit.source)
