@@ -85,11 +85,11 @@ def mcnemar_claim(correct_a: Sequence[bool], correct_b: Sequence[bool], alpha: f
     return McNemarClaim(a_only, b_only, len(pairs), float(p_value), alpha)
 
 
-def _wilson(successes: float, n: int, z: float) -> tuple[float, float]:
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+def _wilson(percent: float, n: int, confidence: float) -> tuple[float, float]:
+    """Wilson's score interval of an accuracy (percent of ``n``) as proportions; each bound one-sided at
+    ``confidence`` (scipy's two-sided interval at ``2 * confidence - 1``)."""
+    interval = stats.binomtest(round(percent * n / 100), n).proportion_ci(2 * confidence - 1, method="wilson")
+    return interval.low, interval.high
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,8 @@ class ProportionsClaim:
 
 def proportions_claim(a: float, b: float, n: int, confidence: float = 0.99) -> ProportionsClaim:
     """Newcombe's (1998) method 10 for the difference of two proportions, one-sided at ``confidence``."""
-    z = stats.norm.ppf(confidence)
     pa, pb = a / 100, b / 100
-    la, _ = _wilson(pa * n, n, z)
-    _, ub = _wilson(pb * n, n, z)
+    la, _ = _wilson(a, n, confidence)
+    _, ub = _wilson(b, n, confidence)
     low = pa - pb - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2)
     return ProportionsClaim(a, b, n, 100 * low, confidence)
