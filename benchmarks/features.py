@@ -24,8 +24,9 @@ import timm
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ssld_eval.features.extract import COMPILE_MIN_IMAGES, forward_batches, prepare_model
+from ssld_eval.features.extract import forward_batches, prepare_model
 from ssld_eval.features.threads import cpu_threads
+from ssld_eval.tasks.configs import COMPILE_MIN_IMAGES
 
 BATCH, SIZE, ROUNDS, BATCHES_PER_ROUND, MATMUL_N = 32, 224, 5, 3, 2048
 

@@ -17,7 +17,6 @@ a prefix of the cache's, with the same crops), e.g. KD and SSLD from one teacher
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from distill.data import ImageSet
 from distill.loader import STREAM_CACHE, apply_crop, sample_crop
 from distill.recipe import CacheConfig, DataConfig
+from ssld_core.atomic import atomic_write_text
 
 CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -179,10 +179,5 @@ def build_cache(directory: Path, key: dict[str, Any], images: list[ImageSet], da
         "bytes_total": total_bytes, "bytes_per_image": total_bytes / len(dataset),
         "build_seconds": round(time.perf_counter() - started, 3),
     }
-    temporary = directory / f".{MANIFEST}.tmp"
-    with open(temporary, "w") as handle:
-        json.dump(manifest, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, directory / MANIFEST)
+    atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=1))
     return TeacherCache(directory, manifest)

@@ -9,7 +9,6 @@ are read back with ``weights_only=True``.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from collections.abc import Mapping
@@ -19,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from ssld_core.atomic import atomic_write
 
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d{9})\.pt$")
 
@@ -48,23 +49,9 @@ def list_checkpoints(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if CHECKPOINT_PATTERN.match(p.name))
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_atomic(state: Mapping[str, Any], path: Path) -> None:
-    """``torch.save`` to ``path`` through a fsync'ed temporary file in the same folder and a rename."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as handle:
-        torch.save(dict(state), handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _fsync_dir(path.parent)
+    """``torch.save`` to ``path`` through :func:`ssld_core.atomic.atomic_write`."""
+    atomic_write(path, lambda tmp: torch.save(dict(state), tmp))
 
 
 def save_checkpoint(directory: Path, step: int, state: Mapping[str, Any], keep: int) -> Path:

@@ -9,7 +9,6 @@ distillation heads, no teacher, no ``module.``/``student.`` prefix. The provenan
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from functools import lru_cache
 from importlib import metadata
@@ -20,6 +19,7 @@ import torch
 from safetensors.torch import save_file
 
 from distill.checkpoint import NonFiniteError
+from ssld_core.atomic import atomic_write, atomic_write_text
 
 STUDENT_WEIGHTS = "student.safetensors"
 STUDENT_META = "student.json"
@@ -50,14 +50,6 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
 def export_student(work_dir: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
     """Write ``student.safetensors`` (contiguous fp tensors as trained) and ``student.json``."""
     for name, tensor in state.items():
@@ -65,6 +57,6 @@ def export_student(work_dir: Path, state: dict[str, torch.Tensor], meta: dict[st
             raise NonFiniteError(f"student weight {name} holds NaN/Inf; {STUDENT_WEIGHTS} is not written")
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     weights = work_dir / STUDENT_WEIGHTS
-    _write_atomic(weights, lambda p: save_file(tensors, str(p), metadata={"arch": str(meta.get("arch"))}))
-    _write_atomic(work_dir / STUDENT_META, lambda p: p.write_text(json.dumps(meta, indent=2, default=str) + "\n"))
+    atomic_write(weights, lambda p: save_file(tensors, str(p), metadata={"arch": str(meta.get("arch"))}))
+    atomic_write_text(work_dir / STUDENT_META, json.dumps(meta, indent=2, default=str) + "\n")
     return weights

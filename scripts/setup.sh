@@ -75,7 +75,7 @@ if [ ! -f "$MMCV_STAMP" ]; then
 fi
 
 # 5. ssld-eval itself.
-if [ ! -x "$VENV/bin/ssld-eval" ] || ! "$VENV/bin/python" -c "import ssld_eval, distill" 2>/dev/null; then
+if [ ! -x "$VENV/bin/ssld-eval" ] || ! "$VENV/bin/python" -c "import ssld_eval, distill, ssld_core" 2>/dev/null; then
   log "installing ssld-eval (editable)"
   "${PIP[@]}" install --no-deps --no-build-isolation -e .
 fi

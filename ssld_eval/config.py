@@ -83,7 +83,8 @@ def build_config(cls: type[C], values: Mapping[str, Any], where: str = "--set") 
         raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {names}")
     kwargs = {}
     for key, raw in values.items():
-        parsed = yaml.safe_load(raw) if isinstance(raw, str) else raw
+        # a string field takes the text as typed: YAML would read compile=on as True, sched=1e-3 as a number
+        parsed = yaml.safe_load(raw) if isinstance(raw, str) and hints[key] is not str else raw
         kwargs[key] = _coerce(parsed, hints[key], f"{where} {key}")
     return cls(**kwargs)
 

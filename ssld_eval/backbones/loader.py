@@ -277,15 +277,18 @@ def load_backbone(
     pretrained: bool = False,
     allow_missing: Iterable[str] = (),
     model_kwargs: Mapping[str, Any] | None = None,
+    weights_id: str | None = None,
 ) -> LoadedBackbone:
-    """Load ``spec``: a timm name, a distill run dir, ``student.safetensors``, or a checkpoint + ``arch``."""
+    """Load ``spec``: a timm name, a distill run dir, ``student.safetensors``, or a checkpoint + ``arch``.
+    ``weights_id``: the caller's :func:`~ssld_eval.provenance.weights_id_for_spec` of ``spec`` when it has
+    one already (``transfer`` computes it for the record key), so that a large file is hashed once."""
     kwargs = dict(model_kwargs or {})
     looks_like_path = Path(spec).exists() or spec.endswith(CHECKPOINT_SUFFIXES) or "/" in spec
     if not looks_like_path:
         if arch and arch != spec:
             raise BackboneSpecError(f"--backbone {spec} is a model name; --arch {arch} would contradict it")
         model = create_headless(spec, pretrained=pretrained, **kwargs)
-        weights_id = weights_id_for_spec(spec, pretrained)
+        weights_id = weights_id or weights_id_for_spec(spec, pretrained)
         if pretrained:  # downloaded weights are read by timm, not read_state_dict: check them here
             refuse_non_finite(model.state_dict(), weights_id)
         audit = KeyAudit(source=weights_id, arch=spec, namespace="", expected=len(model.state_dict()),
@@ -298,8 +301,8 @@ def load_backbone(
     audit = load_state_dict_strictly(
         model, read_state_dict(path), source=str(path), arch=arch, allow_missing=allow_missing
     )
-    loaded = LoadedBackbone(model=model, arch=arch, weights_id=weights_id_for_spec(str(path)), audit=audit,
-                            provenance=provenance, sidecar=str(sidecar))
+    loaded = LoadedBackbone(model=model, arch=arch, weights_id=weights_id or weights_id_for_spec(str(path)),
+                            audit=audit, provenance=provenance, sidecar=str(sidecar))
     try:
         loaded.inputs  # noqa: B018 -- a sidecar's bad input description fails here, naming the file
     except InputSpecError as exc:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
+
+from ssld_core.atomic import atomic_write, atomic_write_text
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,18 +23,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output .safetensors file")
     parser.add_argument("--allow-missing", action="append", default=[], metavar="REGEX",
                         help="missing keys matching REGEX are allowed (repeatable)")
-
-
-def _atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def export_backbone(spec: str, out: Path, arch: str | None = None, allow_missing: list[str] | None = None) -> Path:
@@ -52,8 +39,8 @@ def export_backbone(spec: str, out: Path, arch: str | None = None, allow_missing
                "source": str(Path(spec).resolve()),
                "source_sha256": loaded.weights_id, "key_audit": loaded.audit.to_dict(), "kind": "exported-backbone"}
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic(out, lambda tmp: save_file(tensors, tmp, metadata={"arch": loaded.arch}))
-    _atomic(out.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(sidecar, indent=1) + "\n"))
+    atomic_write(out, lambda tmp: save_file(tensors, str(tmp), metadata={"arch": loaded.arch}))
+    atomic_write_text(out.with_suffix(".json"), json.dumps(sidecar, indent=1) + "\n")
     return out
 
 

@@ -1,7 +1,8 @@
 """``ssld-eval transfer --backbone B --task T --dataset D``: one task, one record.
 
-The record key is computed before anything heavy happens (it needs only the weights file's hash and the
-command line), so ``--skip-existing`` answers in milliseconds for a finished run.
+The record key is computed before anything heavy happens (the weights file's hash, the data's identity and
+the command line: :mod:`ssld_eval.records.experiment`), so ``--skip-existing`` answers in milliseconds for a
+finished run.
 
 From Python, :func:`transfer` does the same and returns the :class:`ResultRecord`::
 
@@ -26,9 +27,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ssld_eval.config import ConfigError, build_config, config_to_dict, parse_set_args
+from ssld_eval.config import ConfigError, parse_set_args
 from ssld_eval.provenance import canonical_hash, weights_id_for_spec
-from ssld_eval.records import ResultRecord, ResultStore, record_key
+from ssld_eval.records import ResultRecord, ResultStore
+from ssld_eval.records.experiment import Experiment, resolve_experiment
+from ssld_eval.tasks.configs import TaskConfig
 
 DEFAULT_RESULTS = Path("results")
 DEFAULT_CACHE = Path.home() / ".cache" / "ssld-eval" / "features"
@@ -117,16 +120,33 @@ def transfer(
     Raises :class:`TransferError` for bad inputs.
     """
     overrides = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (overrides or {}).items()}
+    experiment, config = _experiment(backbone, task, dataset, data_root, overrides, seed, pretrained, cache_dir)
+    store = ResultStore(results)
+    if skip_existing and store.has_complete(experiment.key):
+        print(f"skip: complete record {store.path_for(experiment.key)} exists", file=sys.stderr)
+        return store.read(store.path_for(experiment.key))
+    return _run(experiment, config, store, backbone=backbone, data_root=data_root, cache_dir=Path(cache_dir),
+                arch=arch, pretrained=pretrained, allow_missing=allow_missing, name=name, device=device,
+                launcher=launcher, threads=threads, overrides=overrides)
+
+
+def _experiment(backbone: str, task: str, dataset: str, data_root: Path | None, overrides: Mapping[str, str],
+                seed: int, pretrained: bool, cache_dir: Path) -> tuple[Experiment, TaskConfig]:
+    """The experiment (its key) from the command line alone: no torch, no model."""
     try:
         weights_id = weights_id_for_spec(backbone, pretrained)
+        return resolve_experiment(weights_id, task, dataset, data_root, overrides, seed, cache_dir=Path(cache_dir))
     except FileNotFoundError as exc:
         raise TransferError(str(exc)) from exc
-    store = ResultStore(results)
-    key = record_key(weights_id, task, dataset, overrides, seed)
-    if skip_existing and store.has_complete(key):
-        print(f"skip: complete record {store.path_for(key)} exists", file=sys.stderr)
-        return store.read(store.path_for(key))
+    except KeyError as exc:  # an unknown task or data set; the message lists the known ones
+        raise TransferError(exc.args[0]) from exc
+    except ConfigError as exc:
+        raise TransferError(str(exc)) from exc
 
+
+def _run(experiment: Experiment, config: TaskConfig, store: ResultStore, *, backbone: str, data_root: Path | None,
+         cache_dir: Path, arch: str | None, pretrained: bool, allow_missing: Iterable[str], name: str | None,
+         device: str, launcher: str, threads: int | None, overrides: dict[str, str]) -> ResultRecord:
     # Heavy imports only once we know there is work to do.
     from ssld_eval.backbones import BackboneSpecError, CheckpointMismatchError, load_backbone
     from ssld_eval.datasets import BadImagesError, DatasetLayoutError
@@ -136,39 +156,40 @@ def transfer(
     from ssld_eval.tasks.base import TaskContext
 
     try:
-        task_obj = get_task(task)()
-        config = build_config(task_obj.Config, overrides)
+        task_obj = get_task(experiment.task)()
         run_device = resolve_device(device)
         check_threads(threads)
-        seed_everything(seed)  # before the model is built: random-init weights depend on it
-        loaded = load_backbone(backbone, arch=arch, pretrained=pretrained, allow_missing=allow_missing)
-    except KeyError as exc:
-        raise TransferError(exc.args[0]) from exc
-    except (ConfigError, BackboneSpecError, CheckpointMismatchError, ValueError) as exc:
+        seed_everything(experiment.seed)  # before the model is built: random-init weights depend on it
+        loaded = load_backbone(backbone, arch=arch, pretrained=pretrained, allow_missing=allow_missing,
+                               weights_id=experiment.weights_id)
+    except (BackboneSpecError, CheckpointMismatchError, ValueError) as exc:
         raise TransferError(str(exc)) from exc
-    work_dir = Path(results) / "work" / key
+    work_dir = store.root / "work" / experiment.key
     work_dir.mkdir(parents=True, exist_ok=True)
-    ctx = TaskContext(backbone=loaded, dataset=dataset, data_root=data_root, seed=seed, device=run_device,
-                      work_dir=work_dir, cache_dir=Path(cache_dir), launcher=launcher)
+    ctx = TaskContext(backbone=loaded, dataset=experiment.dataset, data_root=data_root, seed=experiment.seed,
+                      device=run_device, work_dir=work_dir, cache_dir=cache_dir, launcher=launcher)
     started = time.perf_counter()
-    seed_everything(seed)
+    seed_everything(experiment.seed)
     try:
         with run_threads(threads) as thread_count:
             result = task_obj.run(ctx, config)
     except (DatasetLayoutError, BadImagesError, ConfigError) as exc:
         raise TransferError(str(exc)) from exc
-    execution = {"threads": thread_count, "deterministic": execution_is_deterministic(), "device": str(run_device)}
+    execution = {"threads": thread_count, "deterministic": execution_is_deterministic(), "device": str(run_device),
+                 "settings": dict(experiment.execution_settings)}
     provenance = loaded.provenance
-    config_dict = config_to_dict(config)
     record = ResultRecord(
-        task=task, dataset=dataset, backbone=display_name(backbone, name), arch=loaded.arch, weights_id=weights_id,
-        seed=seed, status=result.status, metrics=result.metrics, primary_metric=result.primary_metric,
-        overrides=overrides, protocol=result.protocol, config=config_dict, config_hash=canonical_hash(config_dict),
-        execution=execution, reason=result.reason, method=str(provenance.get("method", "")),
-        teacher=teacher_archs(provenance), source_top1=(provenance.get("final_metrics") or {}).get("top1"),
-        key_audit=loaded.audit.to_dict(), bad_images=result.bad_images,
-        duration_s=round(time.perf_counter() - started, 3),
+        task=experiment.task, dataset=experiment.dataset, backbone=display_name(backbone, name), arch=loaded.arch,
+        weights_id=experiment.weights_id, seed=experiment.seed, status=result.status, data_id=experiment.data_id,
+        protocol_version=experiment.protocol_version, metrics=result.metrics, primary_metric=result.primary_metric,
+        overrides=overrides, protocol=result.protocol, config=dict(experiment.config),
+        config_hash=canonical_hash(dict(experiment.config)), execution=execution, reason=result.reason,
+        method=str(provenance.get("method", "")), teacher=teacher_archs(provenance),
+        source_top1=(provenance.get("final_metrics") or {}).get("top1"), key_audit=loaded.audit.to_dict(),
+        bad_images=result.bad_images, duration_s=round(time.perf_counter() - started, 3),
     )
+    if record.key != experiment.key:
+        raise AssertionError(f"the record's key {record.key} is not the experiment's {experiment.key}")
     if launcher == "pytorch":
         import torch.distributed as dist
 

@@ -14,11 +14,11 @@ every "not found" error prints.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ssld_eval.data_identity import DATA_FOLDERS, builtin_root
 from ssld_eval.datasets.base import BadImagesError, ClassificationData, DatasetLayoutError, ImageSource
 
 Loader = Callable[[Path], ClassificationData]
@@ -38,16 +38,15 @@ DATASETS: dict[str, DatasetSpec] = {}
 
 def register_dataset(name: str, *, metric: str, layout: str, builtin: bool = False) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
+        if name not in DATA_FOLDERS:
+            raise ValueError(f"data set {name!r} must name its folder in ssld_eval.data_identity.DATA_FOLDERS: "
+                             "the record key hashes the files there")
         if name in DATASETS:
             raise ValueError(f"data set {name!r} is registered twice")
         DATASETS[name] = DatasetSpec(name, loader, metric, layout, builtin)
         return loader
 
     return decorate
-
-
-def default_builtin_root() -> Path:
-    return Path(os.environ.get("SSLD_EVAL_DATA", "data/builtin"))
 
 
 def dataset_names() -> list[str]:
@@ -66,7 +65,7 @@ def load_dataset(name: str, data_root: Path | None) -> ClassificationData:
     if data_root is None:
         if not spec.builtin:
             raise DatasetLayoutError(f"{name}: --data-root is required; expected layout: {spec.layout}")
-        data_root = default_builtin_root()
+        data_root = builtin_root()
     root = Path(data_root).expanduser()
     if not root.is_dir():
         raise DatasetLayoutError(f"{name}: data root {root} does not exist or is not a folder; "
@@ -79,6 +78,6 @@ from ssld_eval.datasets import folders, torchvision_sets  # noqa: E402
 
 __all__ = [
     "DATASETS", "BadImagesError", "ClassificationData", "DatasetLayoutError", "DatasetSpec", "ImageSource",
-    "dataset_names", "default_builtin_root", "folders", "get_dataset_spec", "load_dataset", "register_dataset",
+    "dataset_names", "folders", "get_dataset_spec", "load_dataset", "register_dataset",
     "torchvision_sets",
 ]

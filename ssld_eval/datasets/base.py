@@ -11,9 +11,6 @@ Targets are class indices ``(N,)``, or for multi-label sets (PASCAL VOC2007) a m
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,8 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
-MANIFEST = "manifest.json"
+from ssld_eval.data_identity import IMAGE_SUFFIXES, folder_identity
 
 
 class DatasetLayoutError(ValueError):
@@ -105,58 +101,10 @@ class ClassificationData:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def fingerprint(self) -> str:
-        return data_fingerprint(self.files_root)
-
-
-def _listing(root: Path) -> list[tuple[str, int, int]]:
-    """(relative path, size, mtime_ns) of every non-hidden file under ``root``, sorted."""
-    entries = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if name.startswith("."):
-                continue
-            path = Path(folder, name)
-            stat = path.stat()
-            entries.append((path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns))
-    return sorted(entries)
-
-
-def _manifest_entries(root: Path, listing: list[tuple[str, int, int]]) -> list[tuple[str, str]] | None:
-    """(path, sha256) of ``root``'s files from a ``manifest.json`` in ``root`` or its parent, if it is still
-    true: same files, same sizes, none modified after the manifest was written."""
-    for manifest_dir in (root, root.parent):
-        manifest = manifest_dir / MANIFEST
-        if not manifest.is_file():
-            continue
-        try:
-            files = json.loads(manifest.read_text()).get("files", {})
-        except (OSError, json.JSONDecodeError, AttributeError):
-            return None
-        prefix = "" if manifest_dir == root else root.name + "/"
-        written = manifest.stat().st_mtime_ns
-        entries = []
-        for rel, size, mtime in listing:
-            if rel == MANIFEST:
-                continue
-            info = files.get(prefix + rel)
-            if not isinstance(info, dict) or info.get("bytes") != size or mtime > written:
-                return None
-            entries.append((rel, str(info.get("sha256"))))
-        if len(entries) != sum(1 for key in files if key.startswith(prefix)):
-            return None
-        return entries
-    return None
-
-
-def data_fingerprint(root: Path) -> str:
-    """Identity of the files under ``root``: the built-in manifest's sha256 entries when the manifest
-    still describes them, else a hash of every file's relative path, size and modification time."""
-    listing = _listing(root)
-    manifest = _manifest_entries(root, listing)
-    payload = {"sha256": manifest} if manifest is not None else {"stat": listing}
-    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()[:32]
+    def fingerprint(self, cache_dir: Path | None = None) -> str:
+        """The identity of the files the set is read from, as in the record key
+        (:func:`ssld_eval.data_identity.folder_identity`)."""
+        return folder_identity(self.files_root, cache_dir)
 
 
 def scan_class_folders(split_dir: Path) -> dict[str, list[Path]]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from ssld_eval.data_identity import IMAGE_SUFFIXES
 from ssld_eval.datasets import register_dataset
 from ssld_eval.datasets.base import (
-    IMAGE_SUFFIXES,
     ClassificationData,
     DatasetLayoutError,
     FileSource,

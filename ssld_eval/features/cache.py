@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from ssld_core.atomic import atomic_write
 from ssld_eval.features.extract import Features
 from ssld_eval.provenance import canonical_hash
 
@@ -67,18 +66,9 @@ class FeatureCache:
                         tuple(json.loads(meta.get("bad", "[]"))))
 
     def save(self, key: str, features: Features, info: dict[str, Any]) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
         path = self.path(key)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(
-                {"features": features.features.contiguous(), "targets": features.targets.contiguous(),
-                 "indices": features.indices.contiguous()},
-                tmp, metadata={"bad": json.dumps(list(features.bad)), "info": json.dumps(info, default=str)},
-            )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        tensors = {"features": features.features.contiguous(), "targets": features.targets.contiguous(),
+                   "indices": features.indices.contiguous()}
+        metadata = {"bad": json.dumps(list(features.bad)), "info": json.dumps(info, default=str)}
+        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
         return path

@@ -4,8 +4,8 @@
 Speed on CPU: fp32 (these CPUs have no bf16 units), channels_last (oneDNN's fast convolution layout) and,
 for many images, ``torch.compile`` (Inductor fuses the convolutions with their batch norms and activations).
 Compiling costs tens of seconds up front, so it is used only when the number of images makes it pay (see
-:data:`COMPILE_MIN_IMAGES`, measured by ``benchmarks/features.py``); compiled runs always see full batches
-(the last one is padded) so that nothing is compiled twice; the run's configured thread count
+:data:`ssld_eval.tasks.configs.COMPILE_MIN_IMAGES`, measured by ``benchmarks/features.py``); compiled runs
+always see full batches (the last one is padded) so that nothing is compiled twice; the run's configured thread count
 (:mod:`ssld_eval.features.threads`). On CUDA, bf16 autocast. Images that cannot be decoded are dropped and
 named in :attr:`Features.bad`; nothing is substituted for them.
 """
@@ -30,7 +30,6 @@ from ssld_eval.devices import autocast
 from ssld_eval.features.threads import cpu_threads
 
 #: compile (CPU, "auto") from this many images on: compile time / per-image saving, measured on resnet50
-COMPILE_MIN_IMAGES = 20_000
 
 
 @dataclass(frozen=True)

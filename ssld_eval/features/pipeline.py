@@ -16,25 +16,13 @@ import torch
 from ssld_eval.datasets import ClassificationData, load_dataset
 from ssld_eval.datasets.base import BadImagesError
 from ssld_eval.features.cache import FeatureCache, feature_key, weights_identity
-from ssld_eval.features.extract import COMPILE_MIN_IMAGES, Features, default_workers, extract_features
+from ssld_eval.features.extract import Features, default_workers, extract_features
 from ssld_eval.features.finite import non_finite_reason
 from ssld_eval.features.transforms import EvalTransform, eval_transform
-from ssld_eval.tasks.base import TaskConfig, TaskContext
+from ssld_eval.tasks.base import TaskContext
+from ssld_eval.tasks.configs import FeatureConfig
 
 COMPILE_CHOICES = ("auto", "on", "off")
-
-
-@dataclass(frozen=True)
-class FeatureConfig(TaskConfig):
-    """Settings of the frozen-feature tasks (linear probe, kNN)."""
-
-    image_size: int | None = None  # input side; default: the student's data.image_size, else timm's for the arch
-    batch_size: int = 64
-    workers: int = -1  # DataLoader workers; -1: none on <= 2 CPUs, else min(8, CPUs / 2)
-    compile: str = "auto"  # torch.compile the extractor: on, off, or auto (when >= compile_min_images images)
-    compile_min_images: int = COMPILE_MIN_IMAGES
-    val_fraction: float = 0.2  # held out of train when the data set has no validation split
-    fail_on_bad_images: bool = False  # an undecodable image is an error instead of being excluded and listed
 
 
 @dataclass(frozen=True)
@@ -68,7 +56,7 @@ def compute_split_features(ctx: TaskContext, config: FeatureConfig) -> SplitFeat
     backbone = ctx.backbone
     common = {
         "weights": weights_identity(backbone.weights_id, backbone.model), "arch": backbone.arch,
-        "dataset": data.name, "fingerprint": data.fingerprint(), "transform": transform.describe(),
+        "dataset": data.name, "fingerprint": data.fingerprint(ctx.cache_dir), "transform": transform.describe(),
         "precision": "bf16" if ctx.device.type == "cuda" else "fp32",
     }
     cache = FeatureCache(ctx.cache_dir)

@@ -18,7 +18,6 @@ non-atomically, so they serve resuming only, never results.
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +28,8 @@ import torch
 from mmengine.logging import HistoryBuffer
 from safetensors.torch import save_file
 from torch import nn
+
+from ssld_core.atomic import atomic_write
 
 #: the statistics methods mmengine's HistoryBuffer registers by default (pickled by reference)
 _HISTORY_BUFFER_METHODS = ("min", "max", "current", "mean")
@@ -55,12 +56,9 @@ MMENGINE_CHECKPOINT_GLOBALS: list[object] = [
 
 
 def export_backbone(model: nn.Module, path: Path) -> Path:
-    """Write ``model``'s state dict as safetensors, atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``model``'s state dict as safetensors, atomically (:mod:`ssld_core.atomic`)."""
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    save_file(tensors, str(partial))
-    os.replace(partial, path)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
     return path
 
 

@@ -8,7 +8,6 @@ Both are cheap to catch up front with a message that names the file, the images 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,28 +20,6 @@ _SHOWN = 8
 class DataValidationError(DatasetLayoutError):
     """The data on disk does not fit the run; the message names what is wrong and where (``ssld-eval
     transfer`` prints it and exits with status 2)."""
-
-
-def builtin_root() -> Path:
-    """The built-in data folder (``ssld-eval data builtin --out``), ``$SSLD_EVAL_DATA`` or data/builtin."""
-    return Path(os.environ.get("SSLD_EVAL_DATA", "data/builtin"))
-
-
-def locate_root(data_root: Path | None, builtin_subpath: str, classes_folder_up: int = 0) -> tuple[Path, bool]:
-    """(root of the data set, whether it is a built-in set with its own ``classes.json``).
-
-    ``--data-root`` may name the data set itself (a user's COCO 2017 / ADEChallengeData2016, or the built-in
-    set's own folder) or, as for the built-in classification sets, the built-in folder holding
-    ``builtin_subpath``; without it the built-in folder is ``$SSLD_EVAL_DATA`` or data/builtin. A set is
-    built-in when ``classes.json`` sits ``classes_folder_up`` folders above its root (real COCO and ADE20K
-    have none: their classes are mmdet's and mmseg's); the default folder always counts as built-in, so a
-    missing one is named by :func:`builtin_classes` with the command that builds it.
-    """
-    if data_root is None:
-        return builtin_root() / builtin_subpath, True
-    root = data_root / builtin_subpath if (data_root / builtin_subpath).is_dir() else data_root
-    classes_folder = root.parents[classes_folder_up - 1] if classes_folder_up else root
-    return root, (classes_folder / "classes.json").is_file()
 
 
 def builtin_classes(folder: Path) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 from mmengine.config import Config, ConfigDict
 
 from ssld_eval.config import ConfigError
-from ssld_eval.mm.task_config import MMTaskConfig
+from ssld_eval.tasks.configs import MMTaskConfig
 
 CONFIG_ROOT = Path(__file__).resolve().parents[2] / "configs" / "mm"
 PROFILES = ("full", "smoke")

@@ -32,8 +32,8 @@ from ssld_eval.mm.backbone import StrictTimmBackbone, default_out_indices, is_si
 from ssld_eval.mm.checkpoints import allow_mmengine_checkpoints, export_backbone, resumable_checkpoint
 from ssld_eval.mm.launch import DistInfo, init_distributed, runner_settings
 from ssld_eval.mm.recipes import load_recipe, recipe_for, replace_sync_bn, schedule_summary
-from ssld_eval.mm.task_config import MMTaskConfig
 from ssld_eval.tasks.base import TaskContext
+from ssld_eval.tasks.configs import MMTaskConfig
 
 #: a task's part: point ``cfg`` at the data, set classes, and give the neck/head the backbone's widths
 PrepareData = Callable[[Config, list[int]], dict[str, Any]]

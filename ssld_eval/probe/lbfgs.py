@@ -38,9 +38,7 @@ import torch
 
 from ssld_eval.features.threads import cpu_threads
 from ssld_eval.probe.metrics import Metric
-
-NUM_L2_VALUES = 45
-L2_RANGE = (1e-6, 1e5)
+from ssld_eval.tasks.configs import L2_RANGE, NUM_L2_VALUES
 
 
 def l2_grid(num: int = NUM_L2_VALUES, low: float = L2_RANGE[0], high: float = L2_RANGE[1]) -> list[float]:

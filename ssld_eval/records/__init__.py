@@ -3,12 +3,12 @@
 
 from typing import Any
 
-from ssld_eval.records.schema import SCHEMA_VERSION, RecordError, ResultRecord, record_key
+from ssld_eval.records.schema import SCHEMA_VERSION, RecordError, ResultRecord, StaleRecordError, record_key
 from ssld_eval.records.store import InvalidRecord, ResultStore, StoreScan
 
 __all__ = [
-    "SCHEMA_VERSION", "InvalidRecord", "RecordError", "ResultRecord", "ResultStore", "StoreScan", "load_frame",
-    "record_key",
+    "SCHEMA_VERSION", "InvalidRecord", "RecordError", "ResultRecord", "ResultStore", "StaleRecordError", "StoreScan",
+    "load_frame", "record_key",
 ]
 
 

@@ -13,9 +13,10 @@ share that name, so every weights identity has exactly one label and every label
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from ssld_eval.records.schema import ResultRecord
 from ssld_eval.records.store import InvalidRecord, ResultStore
+from ssld_eval.tasks.configs import TASK_CONFIGS, split_config
 
 #: scalar record fields copied as they are, in this column order (``label`` is derived, see the module doc)
 BASE_COLUMNS = (
@@ -70,9 +72,25 @@ def backbone_labels(names: dict[str, str]) -> dict[str, str]:
         width *= 2
 
 
-def overrides_text(overrides: dict[str, str]) -> str:
+def overrides_text(overrides: Mapping[str, Any]) -> str:
     """``{"b": "2", "a": "1"}`` -> ``"a=1 b=2"``: one stable string per override set (a grouping key)."""
     return " ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+
+
+def setting_text(record: ResultRecord) -> str:
+    """The record's config where it differs from its task's defaults (``"lr=0.1"``), the report's setting:
+    ``--set lr=1e-1`` and ``--set lr=0.1`` are one setting, ``--set workers=8`` none. A task this version
+    does not declare falls back to the overrides as typed."""
+    if record.task not in TASK_CONFIGS:
+        return overrides_text(record.overrides)
+    defaults, _ = split_config(TASK_CONFIGS[record.task]())
+    changed = {k: json.dumps(v) if isinstance(v, (list, tuple, dict)) else v
+               for k, v in record.config.items() if k not in defaults or _as_json(defaults[k]) != _as_json(v)}
+    return overrides_text(changed)
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def paper_cell_of(record: ResultRecord) -> str:
@@ -89,7 +107,7 @@ def record_row(record: ResultRecord) -> dict[str, Any]:
     row: dict[str, Any] = {
         "key": record.key, "backbone": record.backbone, "task": record.task, "dataset": record.dataset,
         "seed": record.seed, "status": record.status, "primary_metric": record.primary_metric,
-        "primary_value": record.primary_value, "overrides": overrides_text(record.overrides),
+        "primary_value": record.primary_value, "overrides": setting_text(record),
         "arch": record.arch, "weights_id": record.weights_id, "method": record.method,
         "teacher": record.teacher, "source_top1": record.source_top1, "config_hash": record.config_hash,
         "git_sha": record.git_sha, "code_version": record.code_version,

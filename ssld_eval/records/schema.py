@@ -1,15 +1,17 @@
 """The result record every task writes, and the key that names it.
 
-A record's key hashes what makes two runs the same experiment: the backbone's weights, the task, the data
-set, the user's overrides of the task's recipe (``--set key=value``), the seed and the code version (the
-package version, not the git SHA, so a commit that touches only docs does not invalidate every result).
-The key is computable without torch and without running anything, which is what lets ``--skip-existing``
-and ``sweep --dry-run`` decide in milliseconds. Everything else (metrics, the resolved config, chosen
-hyper-parameters, timings, git SHA, library versions) is provenance.
+A record's key hashes what makes two runs the same experiment (:mod:`ssld_eval.records.experiment`): the
+backbone's weights, the task and its protocol version, the data set and the identity of the files it read,
+the task's resolved config without its execution-only keys, and the seed. Neither the package version nor
+the git SHA is in it: a release that changes no task's numbers keeps every result, and one that does bumps
+that task's protocol version. The key is computable without torch and without running anything, which is
+what lets ``--skip-existing`` and ``sweep --dry-run`` decide in milliseconds. Everything else (metrics,
+chosen hyper-parameters, timings, how the run executed, git SHA, library versions) is provenance.
 
 Reading is strict: a file with an unknown field, a missing one, a value of the wrong type or another
 schema version is a :class:`RecordError` naming the file and the field, because a report silently built
-on half-understood records is worse than one that lists what it could not read.
+on half-understood records is worse than one that lists what it could not read. A record of an older schema
+is a :class:`StaleRecordError`: its key did not name its data or protocol, so it never matches a run.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from ssld_eval import __version__
 from ssld_eval.provenance import canonical_hash, git_sha, library_versions
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the key names the data identity and the task's protocol version
 STATUSES = ("complete", "failed")
 
 
@@ -32,12 +34,16 @@ class RecordError(ValueError):
     """A record file that does not validate; the message names the file and the field."""
 
 
-def record_key(weights_id: str, task: str, dataset: str, overrides: dict[str, str], seed: int,
-               code_version: str = __version__) -> str:
-    return canonical_hash(
-        {"weights": weights_id, "task": task, "dataset": dataset,
-         "overrides": {str(k): str(v) for k, v in overrides.items()}, "seed": seed, "code": code_version}
-    )
+class StaleRecordError(RecordError):
+    """A record written under an older schema: readable as a file, never a match for a run."""
+
+
+def record_key(weights_id: str, task: str, dataset: str, protocol_version: int, data_id: str,
+               config: dict[str, Any], seed: int) -> str:
+    """The hash of one experiment's identity; ``config`` is the resolved config without execution-only keys
+    (its floats are floats, so ``0.1`` and ``1e-1`` hash alike)."""
+    return canonical_hash({"weights": weights_id, "task": task, "protocol": protocol_version, "dataset": dataset,
+                           "data": data_id, "config": config, "seed": seed})
 
 
 @lru_cache(maxsize=1)
@@ -62,14 +68,16 @@ class ResultRecord:
     weights_id: str  # sha256 of the weights file, "random-init:<name>" or "timm-pretrained:<name>"
     seed: int
     status: str  # "complete" or "failed"
+    data_id: str  # identity of the files the run read (ssld_eval.data_identity)
+    protocol_version: int  # the task's, when the run was made
     metrics: dict[str, float] = field(default_factory=dict)  # percent, as the papers print them
     primary_metric: str = ""
-    overrides: dict[str, str] = field(default_factory=dict)  # the user's --set key=value, part of the key
+    overrides: dict[str, str] = field(default_factory=dict)  # the user's --set key=value, as typed
     protocol: dict[str, Any] = field(default_factory=dict)  # chosen L2, k, epochs, schedule, batch ...
-    config: dict[str, Any] = field(default_factory=dict)  # the resolved task config
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved task config, execution-only keys out
     config_hash: str = ""
-    # how it ran, not what it is: torch threads and deterministic algorithms (another thread count sums in
-    # another order, so a rerun that should match names the same); never part of the key
+    # how it ran, not what it is: torch threads, deterministic algorithms, device and the task's
+    # execution-only settings (workers, batch size of extraction ...); never part of the key
     execution: dict[str, Any] = field(default_factory=dict)
     reason: str = ""  # why a failed run failed
     method: str = ""  # distillation method from the student's provenance, when known
@@ -94,7 +102,8 @@ class ResultRecord:
 
     @cached_property  # a frozen dataclass may still cache in its __dict__; fields are immutable
     def key(self) -> str:
-        return record_key(self.weights_id, self.task, self.dataset, self.overrides, self.seed, self.code_version)
+        return record_key(self.weights_id, self.task, self.dataset, self.protocol_version, self.data_id, self.config,
+                          self.seed)
 
     @property
     def primary_value(self) -> float | None:
@@ -115,6 +124,11 @@ class ResultRecord:
         data = dict(data)
         data.pop("key", None)
         version = data.get("schema_version")
+        if isinstance(version, int) and version < SCHEMA_VERSION:
+            raise StaleRecordError(
+                f"{source}: stale record of schema {version} (this ssld-eval writes {SCHEMA_VERSION}): its key does "
+                "not name the data it read or the task's protocol version, so no run matches it; rerun it"
+            )
         if version != SCHEMA_VERSION:
             raise RecordError(
                 f"{source}: field 'schema_version' is {version!r}, this ssld-eval reads {SCHEMA_VERSION}"
@@ -187,9 +201,10 @@ def _string_list(value: Any) -> str:
 #: field -> check returning why a JSON value does not fit (empty when it does): JSON gives no types for free
 _CHECKS = {
     **dict.fromkeys(("task", "dataset", "backbone", "arch", "weights_id", "status", "primary_metric",
-                     "config_hash", "reason", "method", "teacher", "git_sha", "code_version"), _string),
+                     "config_hash", "reason", "method", "teacher", "git_sha", "code_version", "data_id"), _string),
     **dict.fromkeys(("protocol", "config", "key_audit", "execution"), _object),
-    "seed": _integer, "schema_version": _integer, "duration_s": _finite, "created_at": _finite,
+    "seed": _integer, "schema_version": _integer, "protocol_version": _integer, "duration_s": _finite,
+    "created_at": _finite,
     "source_top1": _number_or_null, "metrics": _numbers, "overrides": _strings, "versions": _strings,
     "bad_images": _string_list,
 }

@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterator
 
 from ssld_eval.provenance import canonical_hash
+from ssld_eval.records.experiment import Experiment
 from ssld_eval.records.schema import ResultRecord
 
 TASKS = ("linear-probe", "knn", "fine-tune", "coco-det", "ade20k-seg")
@@ -47,7 +48,8 @@ def synthetic_records(backbones: int = 20, tasks: int = 5, datasets: int = 20, s
                 for seed in range(seeds):
                     index += 1
                     common = dict(task=task, dataset=dataset, backbone=name, arch=f"resnet{18 + 2 * (b // 5)}",
-                                  weights_id=weights_id, seed=seed, method=method,
+                                  weights_id=weights_id, seed=seed, method=method, protocol_version=1,
+                                  data_id=canonical_hash({"synthetic-data": dataset}),
                                   teacher="" if method == "supervised" else "convnext_large",
                                   source_top1=source_top1, config_hash=canonical_hash({"task": task}),
                                   key_audit={"matched_fraction": 1.0, "matched": 100, "expected": 100},
@@ -60,9 +62,10 @@ def synthetic_records(backbones: int = 20, tasks: int = 5, datasets: int = 20, s
                     yield ResultRecord(status="complete", metrics=metrics, primary_metric=metric, **common)
 
 
-def synthetic_record(weights_id: str, task: str, dataset: str, seed: int, overrides: dict[str, str] | None = None,
-                     backbone: str = "synthetic", value: float = 50.0) -> ResultRecord:
-    """One complete record with the given key fields: fills a store so that a sweep finds its jobs done."""
-    return ResultRecord(task=task, dataset=dataset, backbone=backbone, arch=backbone, weights_id=weights_id,
-                        seed=seed, status="complete", metrics={"top1": value}, primary_metric="top1",
-                        overrides=dict(overrides or {}), **FIXED_PROVENANCE)
+def synthetic_record(experiment: Experiment, backbone: str = "synthetic", value: float = 50.0) -> ResultRecord:
+    """One complete record of ``experiment`` (same key): fills a store so that a sweep finds its jobs done."""
+    return ResultRecord(task=experiment.task, dataset=experiment.dataset, backbone=backbone, arch=backbone,
+                        weights_id=experiment.weights_id, seed=experiment.seed, status="complete",
+                        data_id=experiment.data_id, protocol_version=experiment.protocol_version,
+                        config=dict(experiment.config), metrics={"top1": value}, primary_metric="top1",
+                        **FIXED_PROVENANCE)

@@ -262,7 +262,7 @@ def render_html(context: ReportContext) -> str:
 def write_report(results: str | Path, out: str | Path, baseline: str | None = None,
                  title: str = DEFAULT_TITLE) -> ReportContext:
     """Load ``results``, render, and write ``out`` (atomically, creating its folder)."""
-    from ssld_eval.records.store import atomic_write_text
+    from ssld_core.atomic import atomic_write_text
 
     context = build_context(load_frame(results), baseline=baseline, title=title)
     atomic_write_text(Path(out), render_html(context))

@@ -1,10 +1,10 @@
 """Expanding a spec into jobs, each named by the record key its ``ssld-eval transfer`` run will write.
 
-The key is ``record_key(weights_id, task, dataset, overrides, seed)``; ``weights_id`` comes from
-:func:`ssld_eval.provenance.weights_id_for_spec`, the same torch-free function ``transfer`` and the backbone
-loader use (a weights file's sha256, ``random-init:<name>``, or ``timm-pretrained:<name>``), computed once per
-backbone per sweep. Because sweep and transfer agree on the key, the sweep knows which jobs are finished
-from one directory listing, without importing torch or loading a model.
+The key comes from :func:`ssld_eval.records.experiment.resolve_experiment`, the same torch-free function
+``transfer`` calls: the weights' identity (hashed once per backbone per sweep), the task and its protocol
+version, the data's identity (computed once per data set per sweep), the typed config and the seed. Because
+sweep and transfer agree on the key, the sweep knows which jobs are finished from one directory listing,
+without importing torch or loading a model.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ssld_eval.config import ConfigError
+from ssld_eval.data_identity import memoised_data_identity
 from ssld_eval.provenance import weights_id_for_spec
-from ssld_eval.records.schema import record_key
+from ssld_eval.records.experiment import Experiment, resolve_experiment
 from ssld_eval.records.store import ResultStore
 from ssld_eval.sweep.spec import BackboneEntry, SpecError, SweepSpec
 
@@ -31,8 +33,15 @@ class Job:
     dataset: str
     seed: int
     overrides: tuple[tuple[str, str], ...]
-    weights_id: str
-    key: str
+    experiment: Experiment
+
+    @property
+    def weights_id(self) -> str:
+        return self.experiment.weights_id
+
+    @property
+    def key(self) -> str:
+        return self.experiment.key
 
     @property
     def label(self) -> str:
@@ -72,6 +81,7 @@ def expand(spec: SweepSpec, ids: Mapping[BackboneEntry, str] | None = None) -> l
     only jobs matching some entry, when given) and ``exclude`` (drop jobs matching any entry). A filter entry
     matches when every key it names matches; ``backbone`` compares with the display name or the spec."""
     ids = dict(ids) if ids is not None else weights_ids(spec.backbones, spec.source)
+    identity = memoised_data_identity()
     jobs = []
     for entry, task in itertools.product(spec.backbones, spec.tasks):
         overrides = tuple(spec.overrides.get(task, ()))
@@ -80,8 +90,14 @@ def expand(spec: SweepSpec, ids: Mapping[BackboneEntry, str] | None = None) -> l
                       "seed": (str(seed),)}
             if (spec.include and not _selected(values, spec.include)) or _selected(values, spec.exclude):
                 continue
-            key = record_key(ids[entry], task, dataset, dict(overrides), seed)
-            jobs.append(Job(entry, task, dataset, seed, overrides, ids[entry], key))
+            try:
+                experiment, _ = resolve_experiment(ids[entry], task, dataset, spec.data_root, dict(overrides), seed,
+                                                   identity=identity)
+            except KeyError as exc:  # an unknown task or data set
+                raise SpecError(f"{spec.source}: {exc.args[0]}") from exc
+            except ConfigError as exc:
+                raise SpecError(f"{spec.source}: {exc}") from exc
+            jobs.append(Job(entry, task, dataset, seed, overrides, experiment))
     _refuse_shared_keys(jobs, spec.source)
     return jobs
 

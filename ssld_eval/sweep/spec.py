@@ -33,6 +33,10 @@ from typing import Any
 
 import yaml
 
+from ssld_eval.config import ConfigError, build_config
+from ssld_eval.data_identity import DATA_FOLDERS
+from ssld_eval.tasks.configs import TASK_CONFIGS
+
 TOP_KEYS = ("backbones", "tasks", "datasets", "seeds", "overrides", "include", "exclude", "slurm", "results",
             "data_root", "device")
 BACKBONE_KEYS = ("spec", "arch", "name", "pretrained")
@@ -185,6 +189,9 @@ def parse_spec(data: Any, source: str) -> SweepSpec:
         raise SpecError(f"{source}: backbones: two entries share the display name "
                         f"{next(d for d in displays if displays.count(d) > 1)!r}; give one a 'name'")
     tasks = _strings(data["tasks"], f"{source}: tasks")
+    unknown_tasks = [t for t in tasks if t not in TASK_CONFIGS]
+    if unknown_tasks:
+        raise SpecError(f"{source}: tasks: unknown task(s) {unknown_tasks}; known: {sorted(TASK_CONFIGS)}")
     raw = data["datasets"]
     if isinstance(raw, dict):
         _unknown(raw, tasks, f"{source}: datasets")
@@ -195,6 +202,9 @@ def parse_spec(data: Any, source: str) -> SweepSpec:
     else:
         shared = _strings(raw, f"{source}: datasets")
         datasets = dict.fromkeys(tasks, shared)
+    unknown_sets = sorted({d for names in datasets.values() for d in names} - set(DATA_FOLDERS))
+    if unknown_sets:
+        raise SpecError(f"{source}: datasets: unknown data set(s) {unknown_sets}; known: {sorted(DATA_FOLDERS)}")
     seeds = data["seeds"] if isinstance(data["seeds"], list) else [data["seeds"]]
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds) or len(set(seeds)) < len(
             seeds):
@@ -209,6 +219,10 @@ def parse_spec(data: Any, source: str) -> SweepSpec:
             raise SpecError(f"{source}: overrides.{task}: expected a mapping key -> value")
         overrides[task] = tuple(sorted((str(k), override_text(v, f"{source}: overrides.{task}.{k}"))
                                        for k, v in values.items()))
+        try:  # the task's own typed config: a misspelled key or a wrong type fails here, not in every job
+            build_config(TASK_CONFIGS[task], dict(overrides[task]), where=f"{source}: overrides.{task}")
+        except ConfigError as exc:
+            raise SpecError(str(exc)) from exc
     for key in ("results", "data_root", "device"):
         if key in data and not isinstance(data[key], str):
             raise SpecError(f"{source}: key {key!r} must be a string")

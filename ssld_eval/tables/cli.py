@@ -17,7 +17,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssld_eval.records.store import ResultStore, atomic_write_text
+    from ssld_core.atomic import atomic_write_text
+    from ssld_eval.records.store import ResultStore
     from ssld_eval.tables.render import build_tables, render
 
     records = ()

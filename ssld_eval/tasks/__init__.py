@@ -1,7 +1,8 @@
 """Transfer tasks by name. Each task is one module here that decorates its class with
 :func:`register_task`; :func:`get_task` imports the package's modules once to find them, so adding a task
-touches no other file but :mod:`ssld_eval.tasks.directions`, where the task declares which way each of its
-metrics is better (the report reads that table and must not import the torch-using task modules).
+touches no other file but the two torch-free tables the record key and the report read without importing
+the torch-using task modules: :mod:`ssld_eval.tasks.configs` (its ``--set`` keys, protocol version and
+execution-only keys) and :mod:`ssld_eval.tasks.directions` (which way each of its metrics is better).
 Tasks never import ``distill``: a distilled student reaches them as a checkpoint."""
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import pkgutil
 from collections.abc import Callable
 from typing import TypeVar
 
+from ssld_eval.tasks.configs import TASK_CONFIGS
 from ssld_eval.tasks.directions import METRIC_DIRECTIONS
 
 T = TypeVar("T", bound=type)
 TASKS: dict[str, type] = {}
 _discovered = False
-_NOT_TASKS = frozenset({"base", "directions"})
+_NOT_TASKS = frozenset({"base", "configs", "directions"})
 
 
 def register_task(name: str) -> Callable[[T], T]:
@@ -32,6 +34,9 @@ def register_task(name: str) -> Callable[[T], T]:
             raise ValueError(f"task {name!r} ({cls}) must declare its metrics' directions in "
                              f"ssld_eval.tasks.directions.METRIC_DIRECTIONS[{name!r}] and set "
                              f"metric_directions = METRIC_DIRECTIONS[{name!r}]")
+        if getattr(cls, "Config", None) is not TASK_CONFIGS.get(name):
+            raise ValueError(f"task {name!r} ({cls}) must declare its recipe in ssld_eval.tasks.configs.TASK_CONFIGS"
+                             f"[{name!r}] and set Config = TASK_CONFIGS[{name!r}]: the record key reads it there")
         cls.name = name
         TASKS[name] = cls
         return cls

@@ -11,22 +11,16 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from ssld_eval.config import ConfigError
-from ssld_eval.mm.task_config import MMTaskConfig
 from ssld_eval.tasks import register_task
 from ssld_eval.tasks.base import Task, TaskConfig, TaskContext, TaskResult
+from ssld_eval.tasks.configs import Ade20kSegConfig
 from ssld_eval.tasks.directions import METRIC_DIRECTIONS
 
 METRICS = ("mIoU", "mAcc", "aAcc")
-
-
-@dataclass(frozen=True)
-class Ade20kSegConfig(MMTaskConfig):
-    recipe: str = "upernet-160k"
 
 
 def seg_result(raw: dict[str, float], protocol: dict[str, Any]) -> TaskResult:
@@ -57,12 +51,13 @@ class Ade20kSegmentation(Task):
     kind = "segmentation"
 
     def run(self, ctx: TaskContext, config: TaskConfig) -> TaskResult:
-        from ssld_eval.mm.data import locate_root, validate_seg_split
+        from ssld_eval.data_identity import DATA_FOLDERS, locate_root
+        from ssld_eval.mm.data import validate_seg_split
         from ssld_eval.mm.runner import run_recipe
 
         if ctx.dataset != "ade20k":
             raise ConfigError(f"ade20k-seg: --dataset {ctx.dataset!r}; expected 'ade20k'")
-        root, builtin = locate_root(ctx.data_root, "ade/ADEChallengeData2016", classes_folder_up=1)
+        root, builtin = locate_root(ctx.data_root, DATA_FOLDERS["ade20k"], classes_folder_up=1)
         overrides = builtin_dataset(root) if builtin else {}
 
         def prepare(cfg: Any, channels: list[int]) -> dict[str, Any]:

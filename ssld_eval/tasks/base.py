@@ -16,11 +16,7 @@ from typing import Any, ClassVar
 import torch
 
 from ssld_eval.backbones import LoadedBackbone
-
-
-@dataclass(frozen=True)
-class TaskConfig:
-    """Base of every task's recipe; subclasses add fields with defaults (changed by ``--set``)."""
+from ssld_eval.tasks.configs import TaskConfig
 
 
 @dataclass

@@ -11,25 +11,19 @@ that reason, never as a zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from ssld_eval.config import ConfigError
-from ssld_eval.mm.task_config import MMTaskConfig
 from ssld_eval.tasks import register_task
 from ssld_eval.tasks.base import Task, TaskConfig, TaskContext, TaskResult
+from ssld_eval.tasks.configs import CocoDetConfig
 from ssld_eval.tasks.directions import METRIC_DIRECTIONS
 
 #: mmdet's CocoMetric keys -> record names
 _ITEMS = (("mAP", "AP"), ("mAP_50", "AP50"), ("mAP_75", "AP75"), ("mAP_s", "APs"), ("mAP_m", "APm"),
           ("mAP_l", "APl"))
 _IOU_TYPES = (("bbox", "box"), ("segm", "mask"))
-
-
-@dataclass(frozen=True)
-class CocoDetConfig(MMTaskConfig):
-    recipe: str = "mask-rcnn-1x"
 
 
 def coco_metrics(raw: dict[str, float]) -> tuple[dict[str, float], list[str]]:
@@ -62,9 +56,10 @@ def coco_result(raw: dict[str, float], protocol: dict[str, Any]) -> TaskResult:
 
 def coco_classes(data_root: Path | None) -> tuple[Path, list[str], str]:
     """(root, classes, source): the built-in set's own classes, or mmdet's 80 for a user's COCO 2017."""
-    from ssld_eval.mm.data import builtin_classes, locate_root
+    from ssld_eval.data_identity import DATA_FOLDERS, locate_root
+    from ssld_eval.mm.data import builtin_classes
 
-    root, builtin = locate_root(data_root, "coco")
+    root, builtin = locate_root(data_root, DATA_FOLDERS["coco"])
     if builtin:
         return root, builtin_classes(root), "builtin"
     from mmdet.datasets import CocoDataset

@@ -28,7 +28,6 @@ import math
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -50,30 +49,9 @@ from ssld_eval.features.threads import cpu_threads
 from ssld_eval.features.transforms import eval_transform
 from ssld_eval.probe.metrics import classification_metrics
 from ssld_eval.tasks import register_task
-from ssld_eval.tasks.base import Task, TaskConfig, TaskContext, TaskResult
+from ssld_eval.tasks.base import Task, TaskContext, TaskResult
+from ssld_eval.tasks.configs import FineTuneConfig
 from ssld_eval.tasks.directions import METRIC_DIRECTIONS
-
-
-@dataclass(frozen=True)
-class Config(TaskConfig):
-    image_size: int | None = None  # default: the data's native size when it has one, else the probe's
-    steps: int = 300
-    batch_size: int = 32
-    opt: str = "sgd"  # any timm optimiser name (timm's "sgd" is Nesterov momentum)
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    sched: str = "cosine"  # any timm scheduler name, stepped per iteration
-    warmup_steps: int = 20
-    label_smoothing: float = 0.0
-    layer_decay: float | None = None  # e.g. 0.65 for ViT-B
-    stage_lr: tuple[float, ...] = ()  # one multiplier per feature_info stage, e.g. [0.1, 0.1, 0.2, 0.2, 0.3]
-    train_on: str = "train+val"  # or "train"
-    scale_min: float = 0.25  # random-resized-crop minimum area fraction
-    hflip: float = 0.5
-    workers: int = -1  # DataLoader workers; -1: none on <= 2 CPUs, else min(8, CPUs / 2)
-    eval_batch_size: int = 128
-    fail_on_bad_images: bool = False
 
 
 def parameter_stages(model: nn.Module) -> tuple[list[str], dict[str, int]]:
@@ -106,7 +84,7 @@ def stage_param_groups(model: nn.Module, multipliers: tuple[float, ...], weight_
     return [{"params": params, "lr_scale": scale, "weight_decay": decay} for (scale, decay), params in groups.items()]
 
 
-def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, config: FineTuneConfig) -> torch.optim.Optimizer:
     if config.layer_decay is not None and config.stage_lr:
         raise ValueError("give layer_decay or stage_lr, not both")
     common = {"opt": config.opt, "lr": config.lr, "weight_decay": config.weight_decay, "momentum": config.momentum}
@@ -124,7 +102,7 @@ def loss_fn(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float)
 
 
 def train_steps(model: nn.Module, loader: DataLoader, train: ImageSource, optimizer: torch.optim.Optimizer,
-                scheduler: Any, config: Config, device: torch.device, bad: set[str],
+                scheduler: Any, config: FineTuneConfig, device: torch.device, bad: set[str],
                 progress: tqdm) -> tuple[int, float, str]:
     """``config.steps`` optimiser steps over ``loader`` (reshuffled each pass); returns (steps done, last
     loss, why training failed or ''). Undecodable images are dropped from their batch and added to ``bad``."""
@@ -154,10 +132,10 @@ def train_steps(model: nn.Module, loader: DataLoader, train: ImageSource, optimi
 
 @register_task("fine-tune")
 class FineTune(Task):
-    Config = Config
+    Config = FineTuneConfig
     metric_directions = METRIC_DIRECTIONS["fine-tune"]  # all higher-is-better; declared there
 
-    def run(self, ctx: TaskContext, config: Config) -> TaskResult:  # type: ignore[override]
+    def run(self, ctx: TaskContext, config: FineTuneConfig) -> TaskResult:  # type: ignore[override]
         if config.train_on not in ("train+val", "train"):
             raise ValueError(f"train_on={config.train_on!r}: expected train+val or train")
         data = load_dataset(ctx.dataset, ctx.data_root)

@@ -13,28 +13,20 @@ per-class scores and the metric is 11-point mAP, ``knn{k}_map11``). Non-finite f
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from ssld_eval.features.extract import Features
 from ssld_eval.features.finite import non_finite_reason
-from ssld_eval.features.pipeline import FeatureConfig, compute_split_features
+from ssld_eval.features.pipeline import compute_split_features
 from ssld_eval.probe.metrics import classification_metrics
 from ssld_eval.tasks import register_task
 from ssld_eval.tasks.base import Task, TaskContext, TaskResult
+from ssld_eval.tasks.configs import KnnConfig
 from ssld_eval.tasks.directions import METRIC_DIRECTIONS
 
 BANKS = ("train+val", "train")
-
-
-@dataclass(frozen=True)
-class Config(FeatureConfig):
-    ks: tuple[int, ...] = (20, 1)  # neighbourhood sizes; the first is the primary metric's
-    temperature: float = 0.07
-    bank: str = "train+val"  # or "train"
-    chunk: int = 1024  # test images per similarity block (memory: chunk x bank size floats)
 
 
 def knn_scores(bank: torch.Tensor, bank_targets: torch.Tensor, queries: torch.Tensor, k: int, temperature: float,
@@ -58,10 +50,10 @@ def knn_scores(bank: torch.Tensor, bank_targets: torch.Tensor, queries: torch.Te
 
 @register_task("knn")
 class KNN(Task):
-    Config = Config
+    Config = KnnConfig
     metric_directions = METRIC_DIRECTIONS["knn"]  # all higher-is-better; declared there
 
-    def run(self, ctx: TaskContext, config: Config) -> TaskResult:  # type: ignore[override]
+    def run(self, ctx: TaskContext, config: KnnConfig) -> TaskResult:  # type: ignore[override]
         if config.bank not in BANKS:
             raise ValueError(f"bank={config.bank!r}: expected one of {BANKS}")
         if not config.ks:

@@ -20,42 +20,26 @@ reason: L-BFGS's line search would quietly reject NaN steps and the metrics woul
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import torch
 
 from ssld_eval.features.extract import Features
 from ssld_eval.features.finite import NonFiniteError, require_finite
-from ssld_eval.features.pipeline import FeatureConfig, SplitFeatures, compute_split_features, train_val
-from ssld_eval.probe.lbfgs import L2_RANGE, NUM_L2_VALUES, Standardizer, fit_logistic, l2_grid, sweep_l2
+from ssld_eval.features.pipeline import SplitFeatures, compute_split_features, train_val
+from ssld_eval.probe.lbfgs import Standardizer, fit_logistic, l2_grid, sweep_l2
 from ssld_eval.probe.metrics import METRICS, classification_metrics
 from ssld_eval.tasks import register_task
 from ssld_eval.tasks.base import Task, TaskContext, TaskResult
+from ssld_eval.tasks.configs import LinearProbeConfig
 from ssld_eval.tasks.directions import METRIC_DIRECTIONS
-
-
-@dataclass(frozen=True)
-class Config(FeatureConfig):
-    num_l2: int = NUM_L2_VALUES  # L2 strengths tried, log-spaced in [l2_min, l2_max]
-    l2_min: float = L2_RANGE[0]
-    l2_max: float = L2_RANGE[1]
-    max_iter: int = 100  # L-BFGS iterations per strength on the path
-    refit_max_iter: int = 500  # for the final fit on train + val
-    gtol: float = 1e-4  # path: stop when the gradient's largest entry is below this
-    ftol: float = 1e-6  # ... or when an iteration improves the objective by less than this (relative)
-    # the refit's own, tighter: at weak L2 (digits chose 3e-4) the objective is flat and a gradient of 1e-4
-    # still moves test predictions (at 1e-4: 93.75 vs a converged solver's 94.0 on digits, 89.4 vs 89.8 on
-    # animals; at 1e-6 every test prediction equals scikit-learn's tol=1e-9 fit, for ~0.5 s more)
-    refit_gtol: float = 1e-6
-    refit_ftol: float = 1e-7
 
 
 @register_task("linear-probe")
 class LinearProbe(Task):
-    Config = Config
+    Config = LinearProbeConfig
     metric_directions = METRIC_DIRECTIONS["linear-probe"]  # all higher-is-better; declared there
 
-    def run(self, ctx: TaskContext, config: Config) -> TaskResult:  # type: ignore[override]
+    def run(self, ctx: TaskContext, config: LinearProbeConfig) -> TaskResult:  # type: ignore[override]
         feats = compute_split_features(ctx, config)
         data = feats.data
         reason = feats.non_finite_reason()
@@ -66,7 +50,7 @@ class LinearProbe(Task):
                 reason = str(exc)
         return TaskResult.failed(data.metric, reason, protocol=feats.protocol(), bad_images=feats.bad_images)
 
-    def _probe(self, ctx: TaskContext, config: Config, feats: SplitFeatures) -> TaskResult:
+    def _probe(self, ctx: TaskContext, config: LinearProbeConfig, feats: SplitFeatures) -> TaskResult:
         """The probe on finite features; raises :class:`NonFiniteError` where a value turns non-finite."""
         data = feats.data
         train, val, val_how = train_val(feats, config.val_fraction, ctx.seed)

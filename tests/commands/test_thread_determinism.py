@@ -50,7 +50,8 @@ def test_load_average_does_not_change_a_result(tmp_path, monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert busy == quiet
-    assert quiet["fine-tune"][2] == {"threads": 2, "deterministic": False, "device": "cpu"}
+    assert quiet["fine-tune"][2] == {"threads": 2, "deterministic": False, "device": "cpu",
+                                     "settings": {"eval_batch_size": 8, "workers": -1}}
 
 
 def test_threads_are_configured_recorded_and_checked(tmp_path):

@@ -77,6 +77,19 @@ def test_skip_existing_skips(image_folder, tmp_path, forward_calls, capsys):
     assert forward_calls == [] and record_path.stat().st_mtime_ns == written
 
 
+def test_skip_existing_never_returns_another_data_roots_record(tmp_path):
+    """Two ImageFolders under one results folder: two experiments, two records, two numbers (issue 11)."""
+    roots = [write_image_folder(tmp_path / name, {"train": 4, "test": 2}, seed=seed)
+             for name, seed in (("A", 0), ("B", 1))]
+    common = {"results": tmp_path / "r", "cache_dir": tmp_path / "c", "skip_existing": True,
+              "overrides": {"image_size": "32", "ks": "[3]"}}
+    a, b = (transfer(BACKBONE, "knn", "imagefolder", data_root=root, **common) for root in roots)
+    assert a.key != b.key and a.data_id != b.data_id
+    assert len(list((tmp_path / "r").glob("*.json"))) == 2
+    again = transfer(BACKBONE, "knn", "imagefolder", data_root=roots[0], **common)
+    assert (again.key, again.metrics, again.created_at) == (a.key, a.metrics, a.created_at)  # skipped: A's record
+
+
 def test_corrupted_images_are_listed_and_excluded(tmp_path, forward_calls):
     root = write_image_folder(tmp_path / "folder", {"train": 8, "val": 4, "test": 4})
     (root / "train" / "class1" / "003.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")

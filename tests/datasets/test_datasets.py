@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ssld_eval.data_identity import folder_identity as data_fingerprint
 from ssld_eval.datasets import DatasetLayoutError, dataset_names, get_dataset_spec, load_dataset
-from ssld_eval.datasets.base import data_fingerprint
 from ssld_eval.datasets.torchvision_sets import VOC_CLASSES, voc_targets
 
 LITERATURE = ("food101", "cifar10", "cifar100", "birdsnap", "sun397", "cars", "aircraft", "voc2007", "dtd", "pets",

@@ -1,5 +1,6 @@
-"""The one-way data flow, checked on the source: distill never imports ssld_eval, tasks never import distill,
-and the report, tables, records and sweep code never import torch (not even transitively)."""
+"""The one-way data flow, checked on the source: ssld_core (the layer below both) imports neither package,
+distill never imports ssld_eval, tasks never import distill, and the report, tables, records and sweep code
+never import torch (not even transitively)."""
 
 import ast
 import subprocess
@@ -34,12 +35,18 @@ def test_distill_never_imports_ssld_eval():
     assert offenders(ROOT / "distill", "ssld_eval") == []
 
 
+@pytest.mark.parametrize("package", ["distill", "ssld_eval"])
+def test_the_lower_layer_imports_neither_package(package):
+    assert offenders(ROOT / "ssld_core", package) == []
+
+
 def test_tasks_never_import_distill():
     assert offenders(ROOT / "ssld_eval" / "tasks", "distill") == []
 
 
-@pytest.mark.parametrize("module", ["ssld_eval.records", "ssld_eval.report.cli", "ssld_eval.tables.cli",
-                                    "ssld_eval.sweep.cli", "ssld_eval.cli"])
+@pytest.mark.parametrize("module", ["ssld_eval.records", "ssld_eval.records.experiment", "ssld_eval.report.cli",
+                                    "ssld_eval.tables.cli", "ssld_eval.sweep.cli", "ssld_eval.cli",
+                                    "ssld_eval.tasks.configs", "ssld_eval.data_identity", "ssld_core.atomic"])
 def test_torch_free_modules_do_not_load_torch(module):
     code = f"import sys, importlib; importlib.import_module({module!r}); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -40,3 +40,16 @@ def test_records_package_imports_neither_torch_nor_pandas():
             "print('torch' in sys.modules, 'pandas' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_setting_is_the_config_where_it_differs_from_the_defaults(tmp_path):
+    from ssld_eval.records.experiment import resolve_experiment
+    from ssld_eval.records.frame import setting_text
+    from ssld_eval.records.synthetic import synthetic_record
+
+    def setting(**overrides: str) -> str:
+        experiment, _ = resolve_experiment("random-init:x", "fine-tune", "imagefolder", tmp_path, overrides, 0)
+        return setting_text(synthetic_record(experiment))
+
+    assert setting() == setting(lr="0.01", workers="8") == ""
+    assert setting(lr="1e-1", stage_lr="[0.1, 0.2]") == "lr=0.1 stage_lr=[0.1, 0.2]"

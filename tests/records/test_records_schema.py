@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ssld_eval.records import SCHEMA_VERSION, RecordError, ResultRecord, ResultStore, record_key
+from ssld_eval.records import SCHEMA_VERSION, RecordError, ResultRecord, ResultStore
 from ssld_eval.records.synthetic import synthetic_records
 
 
@@ -22,12 +22,6 @@ def test_round_trip_is_equal():
     for record in synthetic_records(backbones=2, tasks=2, datasets=2, seeds=2, failed_every=3):
         assert ResultRecord.from_dict(record.to_dict()) == record
         assert ResultRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
-
-
-def test_key_is_the_documented_hash():
-    record = _record(overrides={"lr": "0.1"})
-    assert record.key == record_key(record.weights_id, record.task, record.dataset, {"lr": "0.1"}, record.seed)
-    assert record.to_dict()["key"] == record.key
 
 
 def test_unknown_field_names_file_and_field(tmp_path):

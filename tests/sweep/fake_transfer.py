@@ -14,7 +14,8 @@ import time
 
 from ssld_eval.config import parse_set_args
 from ssld_eval.provenance import weights_id_for_spec
-from ssld_eval.records import ResultRecord, ResultStore, record_key
+from ssld_eval.records import ResultRecord, ResultStore
+from ssld_eval.records.experiment import resolve_experiment
 
 
 def main(argv: list[str]) -> int:
@@ -30,7 +31,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     overrides = parse_set_args(args.overrides)
     weights_id = weights_id_for_spec(args.backbone, args.pretrained)
-    key = record_key(weights_id, args.task, args.dataset, overrides, args.seed)
+    experiment, _ = resolve_experiment(weights_id, args.task, args.dataset, args.data_root, overrides, args.seed)
+    key = experiment.key
     store = ResultStore(args.results)
     if args.skip_existing and store.has_complete(key):
         return 0
@@ -41,13 +43,15 @@ def main(argv: list[str]) -> int:
     time.sleep(float(os.environ.get("FAKE_TRANSFER_SLEEP", "0")))
     common = dict(task=args.task, dataset=args.dataset, backbone=args.name or args.backbone,
                   arch=args.arch or args.backbone, weights_id=weights_id, seed=args.seed, overrides=overrides,
-                  git_sha="fake", versions={}, config={"launcher": args.launcher or "none"})
+                  data_id=experiment.data_id, protocol_version=experiment.protocol_version,
+                  config=dict(experiment.config), git_sha="fake", versions={},
+                  execution={"launcher": args.launcher or "none"})
     if args.dataset in os.environ.get("FAKE_TRANSFER_FAIL", "").split(","):
         store.write(ResultRecord(status="failed", reason="fake failure", **common))
         return 1
     value = 50.0 + int(key[:4], 16) % 1000 / 100
     store.write(ResultRecord(status="complete", metrics={"top1": value}, primary_metric="top1", **common))
-    assert key == record_key(weights_id, args.task, args.dataset, overrides, args.seed)
+    assert key == store.read(store.path_for(key)).key
     return 0
 
 

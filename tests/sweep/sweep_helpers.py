@@ -34,7 +34,6 @@ def fill_store(jobs, root: Path) -> None:
 
     store = ResultStore(root)
     for job in jobs:
-        record = synthetic_record(job.weights_id, job.task, job.dataset, job.seed, dict(job.overrides),
-                                  backbone=job.backbone.display)
+        record = synthetic_record(job.experiment, backbone=job.backbone.display)
         assert record.key == job.key
         store.write(record)

@@ -58,10 +58,10 @@ def test_failed_jobs_exit_non_zero_and_are_listed(tmp_path, fake, monkeypatch, c
 
 
 def test_changing_one_override_reruns_exactly_the_affected_jobs(tmp_path, fake):
-    path = write_spec(tmp_path / "s.yaml", overrides={"knn": {"k": 20}})
+    path = write_spec(tmp_path / "s.yaml", overrides={"knn": {"temperature": 0.07}})
     run_sweep(load_spec(path), jobs=2, results=tmp_path / "r", out=io.StringIO())
     first = invocations(fake)
-    path = write_spec(tmp_path / "s.yaml", overrides={"knn": {"k": 10}})
+    path = write_spec(tmp_path / "s.yaml", overrides={"knn": {"temperature": 0.1}})
     run_sweep(load_spec(path), jobs=2, results=tmp_path / "r", out=io.StringIO())
     rerun = invocations(fake)[len(first):]
     affected = {j.key for j in expand(load_spec(path)) if j.task == "knn"}

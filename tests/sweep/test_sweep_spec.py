@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from sweep_helpers import write_spec
 
-from ssld_eval.records import record_key
+from ssld_eval.records.experiment import resolve_experiment
 from ssld_eval.sweep import jobs as jobs_module
 from ssld_eval.sweep.jobs import RunOptions, expand, torchrun_command, transfer_command
 from ssld_eval.sweep.spec import SpecError, load_spec
@@ -24,6 +24,10 @@ from ssld_eval.sweep.spec import SpecError, load_spec
     ({"exclude": [{"model": "x"}]}, "unknown key 'model'"),
     ({"backbones": ["a", {"spec": "b", "name": "a"}]}, "display name 'a'"),
     ({"overrides": {"knn": {"k": {"a": 1}}}}, "overrides.knn.k"),
+    ({"tasks": ["linear-prob", "knn"]}, "unknown task(s) ['linear-prob']"),
+    ({"datasets": ["dtd", "flowers"]}, "unknown data set(s) ['flowers']"),
+    ({"overrides": {"knn": {"k": 20}}}, "overrides.knn: unknown key(s) ['k']"),
+    ({"overrides": {"knn": {"temperature": "warm"}}}, "overrides.knn temperature: 'warm' is not a float"),
 ])
 def test_invalid_specs_name_the_key_and_file(tmp_path, fields, needle):
     path = write_spec(tmp_path / "bad.yaml", **fields)
@@ -42,14 +46,20 @@ def test_missing_required_key(tmp_path):
 def test_expansion_is_the_filtered_product_with_record_keys(tmp_path):
     spec = load_spec(write_spec(
         tmp_path / "s.yaml", datasets={"linear-probe": ["flowers102", "dtd"], "knn": ["dtd"]},
-        overrides={"linear-probe": {"max_iter": 500, "lr": 1e-3, "norm": True, "stages": [0.1, 0.2]}},
+        overrides={"linear-probe": {"max_iter": 500, "l2_min": 1e-3, "fail_on_bad_images": True,
+                                    "compile": "on"}},
         exclude=[{"backbone": "net-1", "task": "knn"}], include=[{"seed": [0, 1]}]))
     jobs = expand(spec)
     assert len(jobs) == 2 * 2 * 2 + 1 * 2  # net-0: 4 probe + 2 knn; net-1: 4 probe
     probe = next(j for j in jobs if j.task == "linear-probe")
-    assert probe.overrides == (("lr", "0.001"), ("max_iter", "500"), ("norm", "true"), ("stages", "[0.1, 0.2]"))
+    assert probe.overrides == (("compile", "on"), ("fail_on_bad_images", "true"), ("l2_min", "0.001"),
+                               ("max_iter", "500"))
     assert probe.weights_id == "timm-pretrained:net0"
-    assert probe.key == record_key("timm-pretrained:net0", "linear-probe", "flowers102", dict(probe.overrides), 0)
+    # the key is transfer's own, from the same typed config (compile is execution-only, so not in it)
+    experiment, config = resolve_experiment("timm-pretrained:net0", "linear-probe", "flowers102", spec.data_root,
+                                            dict(probe.overrides), 0)
+    assert probe.key == experiment.key and config.max_iter == 500 and config.l2_min == 1e-3
+    assert "compile" not in experiment.config and experiment.execution_settings["compile"] == "on"
     assert len({j.key for j in jobs}) == len(jobs)
     only_seed_1 = load_spec(write_spec(tmp_path / "t.yaml", include=[{"seed": 1, "dataset": "dtd"}]))
     assert {(j.seed, j.dataset) for j in expand(only_seed_1)} == {(1, "dtd")}
@@ -94,14 +104,14 @@ def test_command_shapes(tmp_path):
     (tmp_path / "ck.pth").write_bytes(b"x")
     spec = load_spec(write_spec(tmp_path / "s.yaml", backbones=[{"spec": str(tmp_path / "ck.pth"), "arch": "resnet50",
                                                                  "name": "m"}],
-                                overrides={"knn": {"k": 20}}, tasks=["knn"], datasets=["dtd"], seeds=[3]))
+                                overrides={"knn": {"ks": [20]}}, tasks=["knn"], datasets=["dtd"], seeds=[3]))
     job = expand(spec)[0]
     options = RunOptions(results=tmp_path / "r", data_root="data/builtin", device="cuda",
                          program=("py", "-m", "ssld_eval.cli"))
     assert transfer_command(job, options) == [
         "py", "-m", "ssld_eval.cli", "transfer", "--backbone", str(tmp_path / "ck.pth"), "--arch", "resnet50",
         "--name", "m", "--task", "knn", "--dataset", "dtd", "--seed", "3", "--results", str(tmp_path / "r"),
-        "--skip-existing", "--set", "k=20", "--data-root", "data/builtin", "--device", "cuda"]
+        "--skip-existing", "--set", "ks=[20]", "--data-root", "data/builtin", "--device", "cuda"]
     command = torchrun_command(job, options, nproc=4, nnodes=2, node_rank=1, master="node7")
     assert command[:13] == ["py", "-m", "torch.distributed.run", "--nproc_per_node", "4", "--nnodes", "2",
                             "--node_rank", "1", "--master_addr", "node7", "--master_port", "29500"]

@@ -5,7 +5,8 @@ import timm
 import torch
 from timm.scheduler import create_scheduler_v2
 
-from ssld_eval.tasks.fine_tune import Config, build_optimizer, loss_fn, parameter_stages, stage_param_groups
+from ssld_eval.tasks.configs import FineTuneConfig as Config
+from ssld_eval.tasks.fine_tune import build_optimizer, loss_fn, parameter_stages, stage_param_groups
 
 SSLD_RESNET50_VD = (0.1, 0.1, 0.2, 0.2, 0.3)
 

@@ -22,6 +22,7 @@ from ssld_eval.features.pipeline import SplitFeatures
 from ssld_eval.probe.metrics import classification_metrics, map11, mean_per_class, top1
 from ssld_eval.tasks import fine_tune, linear_probe
 from ssld_eval.tasks.base import TaskContext
+from ssld_eval.tasks.configs import FineTuneConfig, LinearProbeConfig
 from ssld_eval.tasks.fine_tune import FineTune
 from ssld_eval.tasks.linear_probe import LinearProbe
 
@@ -131,7 +132,7 @@ def test_probe_fails_when_standardised_features_overflow(monkeypatch, tmp_path):
     feats = SplitFeatures(data, splits, transform, {s: False for s in splits}, False, 0.0)  # type: ignore[arg-type]
     monkeypatch.setattr(linear_probe, "compute_split_features", lambda ctx, config: feats)
     ctx = SimpleNamespace(seed=0)
-    result = LinearProbe().run(ctx, linear_probe.Config(num_l2=3))  # type: ignore[arg-type]
+    result = LinearProbe().run(ctx, LinearProbeConfig(num_l2=3))  # type: ignore[arg-type]
     assert result.status == "failed" and result.metrics == {}
     assert result.reason == "standardised val features: 4 of 4 row(s) hold non-finite values (NaN/Inf)"
 
@@ -142,7 +143,7 @@ def fine_tune_ctx(folder: Path, tmp_path: Path) -> TaskContext:
                        device=torch.device("cpu"), work_dir=tmp_path / "w", cache_dir=tmp_path / "c")
 
 
-FAST = fine_tune.Config(steps=2, batch_size=6, warmup_steps=0, workers=0, image_size=32, eval_batch_size=16)
+FAST = FineTuneConfig(steps=2, batch_size=6, warmup_steps=0, workers=0, image_size=32, eval_batch_size=16)
 
 
 def test_fine_tune_nan_loss_fails_at_its_step(folder, tmp_path):
