@@ -9,7 +9,6 @@ whose class count differs, dropped only where the recipe asks for it (``student.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from distill.recipe import Recipe, StudentConfig, TeacherConfig
+from ssld_core.sidecar import BackboneMeta, SidecarError
 
 NESTING_KEYS = ("state_dict", "model", "student")
 _SHOWN = 10
@@ -179,16 +179,21 @@ def resolve_teacher(cfg: TeacherConfig, recipe: Recipe, where: str = "teacher") 
     path = recipe.path(cfg.checkpoint)
     arch, num_classes, model_kwargs = cfg.arch, cfg.num_classes, dict(cfg.model_kwargs)
     if path.is_dir():
-        meta_path, path = path / "student.json", path / "student.safetensors"
-        if not meta_path.is_file() or not path.is_file():
-            raise CheckpointError(f"{where}.checkpoint {meta_path.parent}: a distill run dir holds student.json "
+        if not (path / "student.json").is_file() or not (path / "student.safetensors").is_file():
+            raise CheckpointError(f"{where}.checkpoint {path}: a distill run dir holds student.json "
                                   "and student.safetensors")
-        meta = json.loads(meta_path.read_text())
-        if arch and arch != meta.get("arch"):
-            raise CheckpointError(f"{where}.arch {arch!r} differs from {meta_path}'s arch {meta.get('arch')!r}")
-        arch = meta["arch"]
-        num_classes = num_classes if num_classes is not None else int(meta["num_classes"])
-        model_kwargs = model_kwargs or dict(meta.get("model_kwargs") or {})
+        path = path / "student.safetensors"
+    meta_path = path.with_suffix(".json")
+    if meta_path.is_file():  # the sidecar of a distill run, a built-in teacher or an exported backbone
+        try:
+            meta = BackboneMeta.read(meta_path)
+        except SidecarError as exc:
+            raise CheckpointError(f"{where}.checkpoint: {exc}") from exc
+        if arch and arch != meta.arch:
+            raise CheckpointError(f"{where}.arch {arch!r} differs from {meta_path}'s arch {meta.arch!r}")
+        arch = meta.arch
+        num_classes = num_classes if num_classes is not None else meta.num_classes
+        model_kwargs = model_kwargs or dict(meta.model_kwargs)
     if not path.is_file():
         raise CheckpointError(f"{where}.checkpoint {path}: no such file or distill run dir")
     if not arch:

@@ -21,13 +21,16 @@ from distill.cache import TeacherCache, build_cache, cache_key
 from distill.checkpoint import list_checkpoints
 from distill.data import DataSplits, load_splits
 from distill.distributed import DistInfo, barrier, init_distributed, process_device, shutdown
-from distill.export import STUDENT_META, export_student, git_sha, library_versions
+from distill.export import STUDENT_META, export_student
 from distill.loader import TrainDataset, normalize
 from distill.methods.base import DistillMethod, SoftTargetMethod
 from distill.models import TeacherInfo, build_student, build_teacher, pretrained_identity, resolve_teacher
 from distill.recipe import Recipe, config_differences, config_hash, load_recipe, semantic_config, with_overrides
 from distill.registry import get_method
 from distill.trainer import Trainer, evaluate
+from ssld_core.inputs import parse_input_spec
+from ssld_core.provenance import git_sha, library_versions
+from ssld_core.sidecar import BackboneMeta, TeacherEntry
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -145,29 +148,30 @@ def _train(recipe: Recipe, work_dir: Path, device: torch.device, info: DistInfo,
                                      "or linear probe (ssld-eval transfer)")
         elif trainer.ema is not None and evaluable:
             metrics["top1_without_ema"] = evaluate(method.student, splits.eval_set, recipe, device)["top1"]
-        teachers = [{"arch": t.arch, "weights_sha256": t.weights_sha256, "num_classes": t.num_classes,
-                     "source": t.to_dict()["source"]} for t in infos]
-        meta: dict[str, Any] = {
-            "format": 1, "arch": recipe.student.arch, "num_classes": splits.num_classes,
-            "model_kwargs": dict(recipe.student.model_kwargs), "method": recipe.method,
+        meta = BackboneMeta(
+            arch=recipe.student.arch, kind="student", num_classes=splits.num_classes,
+            model_kwargs=dict(recipe.student.model_kwargs), method=recipe.method,
             # the inputs the student was trained on, in timm's data-config shape: every transfer task reads it
-            "data_config": {"input_size": [3, recipe.data.image_size, recipe.data.image_size],
-                            "interpolation": "bilinear", "crop_pct": recipe.data.eval_crop_pct,
-                            "mean": list(recipe.data.mean), "std": list(recipe.data.std)},
-            "teacher": teachers[0] if len(teachers) == 1 else (teachers or None),
-            "data": {"manifest_sha256": splits.manifest()["manifest_sha256"], "image_size": recipe.data.image_size,
-                     **splits.manifest()},
-            "config": recipe.to_dict(), "config_hash": digest, "steps": trainer.step, "seed": recipe.train.seed,
-            "final_metrics": metrics, "eval_history": trainer.eval_history, "bad_images": splits.bad_images,
-            "ema": trainer.ema is not None,
-            "cache": None if cache is None else {"dir": str(cache.directory),
-                                                 "bytes_per_image": cache.bytes_per_image},
-            "world_size": info.world_size,
-            "execution": {"threads": torch.get_num_threads(), "device": str(device),
-                          "deterministic": torch.are_deterministic_algorithms_enabled()},
-            "git_sha": git_sha(), "versions": library_versions(),
-            "wall_seconds": round(time.perf_counter() - started, 2),
-        }
+            data_config=parse_input_spec({"input_size": [3, recipe.data.image_size, recipe.data.image_size],
+                                          "interpolation": "bilinear", "crop_pct": recipe.data.eval_crop_pct,
+                                          "mean": list(recipe.data.mean), "std": list(recipe.data.std)},
+                                         "the recipe's data block"),
+            teachers=tuple(TeacherEntry(t.arch, t.weights_sha256, t.num_classes, t.to_dict()["source"])
+                           for t in infos),
+            final_metrics=metrics,
+            provenance={
+                "data": {"manifest_sha256": splits.manifest()["manifest_sha256"], **splits.manifest()},
+                "config": recipe.to_dict(), "config_hash": digest, "steps": trainer.step, "seed": recipe.train.seed,
+                "eval_history": trainer.eval_history, "bad_images": splits.bad_images, "ema": trainer.ema is not None,
+                "cache": None if cache is None else {"dir": str(cache.directory),
+                                                     "bytes_per_image": cache.bytes_per_image},
+                "world_size": info.world_size,
+                "execution": {"threads": torch.get_num_threads(), "device": str(device),
+                              "deterministic": torch.are_deterministic_algorithms_enabled()},
+                "git_sha": git_sha(), "versions": library_versions(),
+                "wall_seconds": round(time.perf_counter() - started, 2),
+            },
+        )
         state = {k: v.detach().clone(memory_format=torch.contiguous_format)
                  for k, v in final.state_dict().items()}
         export_student(work_dir, state, meta)

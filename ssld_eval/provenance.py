@@ -1,43 +1,12 @@
-"""Where a number came from: git SHA, library versions, content hashes. Torch-free on purpose."""
+"""Content hashes and the identity of a ``--backbone``'s weights. Torch-free on purpose (git SHA and library
+versions: :mod:`ssld_core.provenance`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-TRACKED_LIBRARIES = ("torch", "torchvision", "timm", "mmengine", "mmcv", "mmdet", "mmsegmentation", "numpy")
-
-
-@lru_cache(maxsize=1)
-def git_sha() -> str:
-    """The commit of the ssld-eval checkout, with ``-dirty`` when it has uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{sha}-dirty" if dirty else sha
-
-
-def library_versions() -> dict[str, str]:
-    versions = {}
-    for name in TRACKED_LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -1,117 +1,26 @@
-"""The inputs a backbone's weights were made for: one typed description, read by every task.
-
-Shape: timm's data config (what ``timm.data.resolve_data_config`` returns and ``pretrained_cfg`` holds):
-``input_size`` ([C, H, W]), ``interpolation``, ``crop_pct``, ``mean``, ``std`` on the 0-1 scale. A backbone's
-sidecar carries it under ``data_config``: distill writes it into ``student.json``, the built-in teachers'
-and exported backbones' ``.json`` carry it too. Without a sidecar block, timm's config for the architecture
-is used. ``student.json`` files written before the block existed carry the same facts under ``data``
-(``image_size``, ``mean``, ``std``, ``interpolation``, ``crop_pct``); they are read too, so that old runs
-keep their own normalisation.
+"""The inputs a backbone's weights were made for: one typed description (:class:`ssld_core.inputs.InputSpec`),
+read by every task through :func:`input_spec`.
 
 Why one reader: a distilled student trained with mean = std = 0.5 must be fed that in every task. When the
 probe read the sidecar and detection read timm's ImageNet statistics, the detector got inputs twice as
-large as the student ever saw.
+large as the student ever saw. Without a sidecar's block, timm's config for the architecture is used.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
-
 from timm.data import resolve_data_config
 from torch import nn
 
-SIDECAR_KEY = "data_config"
-_FIELDS = ("input_size", "interpolation", "crop_pct", "mean", "std")
-_OPTIONAL = ("crop_mode",)
+from ssld_core.inputs import FIELDS, InputSpec, InputSpecError, parse_input_spec
+from ssld_core.sidecar import BackboneMeta
+
+__all__ = ["InputSpec", "InputSpecError", "input_spec", "parse_input_spec"]
 
 
-class InputSpecError(ValueError):
-    """A sidecar's input description that does not validate; the message names the file and the field."""
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    input_size: tuple[int, int, int]
-    interpolation: str
-    crop_pct: float
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    source: str  # "sidecar", "sidecar (legacy data block)" or "timm": where the description came from
-
-    @property
-    def side(self) -> int:
-        return self.input_size[-1]
-
-    def mean_std_255(self) -> tuple[list[float], list[float]]:
-        """Mean and std on the 0-255 scale (mmdet's and mmseg's ``data_preprocessor``)."""
-        return [round(255 * m, 4) for m in self.mean], [round(255 * s, 4) for s in self.std]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    def to_block(self) -> dict[str, Any]:
-        """The sidecar's ``data_config`` block (what :func:`parse_input_spec` reads back)."""
-        return {k: v for k, v in self.to_dict().items() if k != "source"}
-
-
-def _triple(value: Any, where: str, name: str, kind: type) -> tuple[Any, Any, Any]:
-    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 3:
-        raise InputSpecError(f"{where}: field {name!r} must be a list of 3 numbers, found {value!r}")
-    try:
-        values = tuple(kind(v) for v in value)
-    except (TypeError, ValueError):
-        raise InputSpecError(f"{where}: field {name!r} must be a list of 3 numbers, found {value!r}") from None
-    return values  # type: ignore[return-value]
-
-
-def parse_input_spec(block: Any, where: str, source: str = "sidecar") -> InputSpec:
-    """Strictly read a ``data_config`` block: every field present, nothing unknown, values of their type."""
-    if not isinstance(block, Mapping):
-        raise InputSpecError(f"{where}: {SIDECAR_KEY!r} must be an object, found {type(block).__name__}")
-    unknown = sorted(set(block) - set(_FIELDS) - set(_OPTIONAL))
-    missing = [name for name in _FIELDS if name not in block]
-    if unknown or missing:
-        raise InputSpecError(f"{where}: {SIDECAR_KEY} has unknown field(s) {unknown} and lacks {missing}; "
-                             f"expected {list(_FIELDS)}")
-    size = block["input_size"]
-    if isinstance(size, int):
-        size = [3, size, size]
-    input_size = _triple(size, where, "input_size", int)
-    crop_pct = block["crop_pct"]
-    if not isinstance(crop_pct, (int, float)) or not 0 < crop_pct <= 1:
-        raise InputSpecError(f"{where}: field 'crop_pct' must be in (0, 1], found {crop_pct!r}")
-    std = _triple(block["std"], where, "std", float)
-    if min(std) <= 0:
-        raise InputSpecError(f"{where}: field 'std' must be positive, found {list(std)}")
-    if not isinstance(block["interpolation"], str):
-        raise InputSpecError(f"{where}: field 'interpolation' must be a string, found {block['interpolation']!r}")
-    return InputSpec(input_size=input_size, interpolation=block["interpolation"], crop_pct=float(crop_pct),
-                     mean=_triple(block["mean"], where, "mean", float), std=std, source=source)
-
-
-def _legacy_data_block(data: Mapping[str, Any], where: str) -> InputSpec | None:
-    """``student.json`` of distill runs made before ``data_config`` existed."""
-    if "mean" not in data or "image_size" not in data:
-        return None
-    side = data["image_size"]
-    side = side[-1] if isinstance(side, Sequence) else side
-    block = {"input_size": [3, int(side), int(side)], "interpolation": data.get("interpolation", "bilinear"),
-             "crop_pct": data.get("crop_pct") or 1.0, "mean": data["mean"], "std": data["std"]}
-    return parse_input_spec(block, f"{where} (field 'data')", source="sidecar (legacy data block)")
-
-
-def input_spec(model: nn.Module, provenance: Mapping[str, Any], where: str = "sidecar") -> InputSpec:
-    """The backbone's input description: its sidecar's ``data_config``, a legacy ``data`` block, else timm's."""
-    if SIDECAR_KEY in provenance:
-        return parse_input_spec(provenance[SIDECAR_KEY], where)
-    data = provenance.get("data")
-    if isinstance(data, Mapping):
-        legacy = _legacy_data_block(data, where)
-        if legacy is not None:
-            return legacy
+def input_spec(model: nn.Module, meta: BackboneMeta | None) -> InputSpec:
+    """The backbone's input description: its sidecar's, else timm's for the architecture."""
+    if meta is not None and meta.data_config is not None:
+        return meta.data_config
     cfg = resolve_data_config({}, model=model)
-    return parse_input_spec({k: cfg[k] for k in _FIELDS}, f"timm's data config of {type(model).__name__}",
+    return parse_input_spec({k: cfg[k] for k in FIELDS}, f"timm's data config of {type(model).__name__}",
                             source="timm")

@@ -11,10 +11,9 @@ normalise into garbage and a believable-looking score.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from ssld_eval.backbones.inputs import InputSpec, InputSpecError, input_spec
+from ssld_core.sidecar import BackboneMeta, SidecarError
+from ssld_eval.backbones.inputs import InputSpec, input_spec
 from ssld_eval.provenance import weights_id_for_spec
 
 #: wrapper prefixes that trainers put in front of a backbone's own keys
@@ -92,13 +92,13 @@ class LoadedBackbone:
     arch: str
     weights_id: str  # see ssld_eval.provenance.weights_id_for_spec
     audit: KeyAudit
-    provenance: dict[str, Any] = field(default_factory=dict)  # student.json of a distilled run
-    sidecar: str = ""  # the file ``provenance`` was read from, named in errors about it
+    meta: BackboneMeta | None = None  # the sidecar (student.json of a distilled run), when there is one
+    sidecar: str = ""  # the file ``meta`` was read from
 
-    @cached_property  # read by the load-time check, the transform, the mm preprocessor and the record: once
+    @cached_property  # read by the transform, the mm preprocessor and the record: once
     def inputs(self) -> InputSpec:
         """What the weights expect as input (:mod:`ssld_eval.backbones.inputs`): every task reads this."""
-        return input_spec(self.model, self.provenance, self.sidecar or self.audit.source)
+        return input_spec(self.model, self.meta)
 
     @property
     def backbone_id(self) -> str:
@@ -241,27 +241,27 @@ def load_state_dict_strictly(
     )
 
 
-def _resolve_checkpoint(spec: str, arch: str | None) -> tuple[Path, str, dict[str, Any], Path]:
-    """Find the weights file, the architecture and the provenance of a path-like ``--backbone``."""
+def _resolve_checkpoint(spec: str, arch: str | None) -> tuple[Path, str, BackboneMeta | None, Path]:
+    """Find the weights file, the architecture and the sidecar of a path-like ``--backbone``."""
     path = Path(spec)
     if path.is_dir():
         path = path / "student.safetensors"
         if not path.is_file():
             raise BackboneSpecError(f"{spec}: a directory must hold student.safetensors from 'ssld-eval distill'")
-    provenance: dict[str, Any] = {}
+    meta = None
     sidecar = path.with_suffix(".json")
     if sidecar.is_file():
         try:
-            provenance = json.loads(sidecar.read_text())
-        except json.JSONDecodeError as exc:
-            raise BackboneSpecError(f"{sidecar}: not valid JSON ({exc})") from exc
-    recorded = provenance.get("arch")
+            meta = BackboneMeta.read(sidecar)
+        except SidecarError as exc:
+            raise BackboneSpecError(str(exc)) from exc
+    recorded = meta.arch if meta else None
     if arch and recorded and arch != recorded:
         raise BackboneSpecError(f"{path}: --arch {arch} disagrees with {sidecar.name}'s arch {recorded}")
     arch = arch or recorded
     if not arch:
         raise BackboneSpecError(f"{path}: the architecture is unknown; pass --arch NAME (a timm model name)")
-    return path, arch, provenance, sidecar
+    return path, arch, meta, sidecar
 
 
 def create_headless(arch: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
@@ -294,17 +294,13 @@ def load_backbone(
         audit = KeyAudit(source=weights_id, arch=spec, namespace="", expected=len(model.state_dict()),
                          matched=len(model.state_dict()) if pretrained else 0)
         return LoadedBackbone(model=model, arch=spec, weights_id=weights_id, audit=audit)
-    path, arch, provenance, sidecar = _resolve_checkpoint(spec, arch)
+    path, arch, meta, sidecar = _resolve_checkpoint(spec, arch)
     # the sidecar's timm kwargs (e.g. a ViT student's img_size) rebuild the model it was trained as
-    kwargs = {**(provenance.get("model_kwargs") or {}), **kwargs}
+    kwargs = {**(meta.model_kwargs if meta else {}), **kwargs}
     model = create_headless(arch, **kwargs)
     audit = load_state_dict_strictly(
         model, read_state_dict(path), source=str(path), arch=arch, allow_missing=allow_missing
     )
     loaded = LoadedBackbone(model=model, arch=arch, weights_id=weights_id or weights_id_for_spec(str(path)),
-                            audit=audit, provenance=provenance, sidecar=str(sidecar))
-    try:
-        loaded.inputs  # noqa: B018 -- a sidecar's bad input description fails here, naming the file
-    except InputSpecError as exc:
-        raise BackboneSpecError(str(exc)) from exc
+                            audit=audit, meta=meta, sidecar=str(sidecar) if meta else "")
     return loaded

@@ -10,11 +10,13 @@ probe still finds the student's resolution and normalisation.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from ssld_core.atomic import atomic_write, atomic_write_text
+from ssld_core.atomic import atomic_write
+from ssld_core.sidecar import BackboneMeta
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,12 +37,17 @@ def export_backbone(spec: str, out: Path, arch: str | None = None, allow_missing
         raise ValueError(f"--out {out}: the file name must end in .safetensors")
     loaded = load_backbone(spec, arch=arch, allow_missing=allow_missing or ())
     tensors = {k: v.detach().clone().contiguous() for k, v in loaded.model.state_dict().items()}
-    sidecar = {**loaded.provenance, "data_config": loaded.inputs.to_block(), "arch": loaded.arch,
-               "source": str(Path(spec).resolve()),
-               "source_sha256": loaded.weights_id, "key_audit": loaded.audit.to_dict(), "kind": "exported-backbone"}
+    exported = {"source": str(Path(spec).resolve()), "source_sha256": loaded.weights_id,
+                "kind": loaded.meta.kind if loaded.meta else "checkpoint",
+                "key_audit": loaded.audit.to_dict()}
+    # a distilled student's sidecar travels with it (method, teachers, its own metrics), plus where the
+    # export came from; the input description is the one the loader resolved
+    base = loaded.meta or BackboneMeta(arch=loaded.arch, kind="exported")
+    sidecar = dataclasses.replace(base, kind="exported", data_config=loaded.inputs,
+                                  provenance={**base.provenance, "exported_from": exported})
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda tmp: save_file(tensors, str(tmp), metadata={"arch": loaded.arch}))
-    atomic_write_text(out.with_suffix(".json"), json.dumps(sidecar, indent=1) + "\n")
+    sidecar.write(out.with_suffix(".json"))
     return out
 
 

@@ -80,15 +80,6 @@ def display_name(spec: str, name: str | None) -> str:
     return path.stem if path.suffix else spec
 
 
-def teacher_archs(provenance: Mapping[str, Any]) -> str:
-    """The teacher arch(s) a distilled student's ``student.json`` names: none (a supervised baseline or no
-    provenance), one teacher (a mapping) or several (a list, joined with ``+``)."""
-    teachers = provenance.get("teacher") or []
-    if isinstance(teachers, Mapping):
-        teachers = [teachers]
-    return "+".join(str(teacher.get("arch", "")) for teacher in teachers)
-
-
 def seed_everything(seed: int) -> None:
     """Python, NumPy and torch generators (random init, shuffling, timm's augmentations)."""
     import numpy as np
@@ -177,15 +168,15 @@ def _run(experiment: Experiment, config: TaskConfig, store: ResultStore, *, back
         raise TransferError(str(exc)) from exc
     execution = {"threads": thread_count, "deterministic": execution_is_deterministic(), "device": str(run_device),
                  "settings": dict(experiment.execution_settings)}
-    provenance = loaded.provenance
+    meta = loaded.meta
     record = ResultRecord(
         task=experiment.task, dataset=experiment.dataset, backbone=display_name(backbone, name), arch=loaded.arch,
         weights_id=experiment.weights_id, seed=experiment.seed, status=result.status, data_id=experiment.data_id,
         protocol_version=experiment.protocol_version, metrics=result.metrics, primary_metric=result.primary_metric,
         overrides=overrides, protocol=result.protocol, config=dict(experiment.config),
         config_hash=canonical_hash(dict(experiment.config)), execution=execution, reason=result.reason,
-        method=str(provenance.get("method", "")), teacher=teacher_archs(provenance),
-        source_top1=(provenance.get("final_metrics") or {}).get("top1"), key_audit=loaded.audit.to_dict(),
+        method=meta.method if meta else "", teacher=meta.teacher_archs if meta else "",
+        source_top1=meta.final_metrics.get("top1") if meta else None, key_audit=loaded.audit.to_dict(),
         bad_images=result.bad_images, duration_s=round(time.perf_counter() - started, 3),
     )
     if record.key != experiment.key:

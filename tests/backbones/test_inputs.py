@@ -9,8 +9,9 @@ import pytest
 import timm
 from safetensors.torch import save_file
 
+from ssld_core.sidecar import BackboneMeta, SidecarError
 from ssld_eval.backbones import BackboneSpecError, load_backbone
-from ssld_eval.backbones.inputs import InputSpecError, input_spec, parse_input_spec
+from ssld_eval.backbones.inputs import parse_input_spec
 from ssld_eval.mm.runner import normalisation
 
 HALF = {"input_size": [3, 64, 64], "interpolation": "bilinear", "crop_pct": 1.0, "mean": [0.5] * 3, "std": [0.5] * 3}
@@ -62,5 +63,6 @@ def test_a_bad_block_is_an_error_naming_the_file_and_field(tmp_path, block, mess
 def test_spec_round_trips_through_its_block():
     spec = parse_input_spec(HALF, "x.json")
     assert parse_input_spec(spec.to_block(), "y.json") == spec
-    with pytest.raises(InputSpecError, match="must be an object"):
-        input_spec(timm.create_model("test_resnet", num_classes=0), {"data_config": [1, 2]}, "z.json")
+    with pytest.raises(SidecarError, match=r"z.json: 'data_config' must be an object"):
+        BackboneMeta.from_dict({"arch": "test_resnet", "kind": "student", "format": 2, "data_config": [1, 2]},
+                               "z.json")

@@ -96,7 +96,8 @@ def test_export_writes_a_clean_headless_backbone_that_loads(tmp_path, source_sta
     tensors = load_file(str(out))
     assert not any(k.startswith(("module.", "fc.")) for k in tensors)
     sidecar = json.loads(out.with_suffix(".json").read_text())
-    assert sidecar["arch"] == ARCH and len(sidecar["source_sha256"]) == 64
+    assert sidecar["arch"] == ARCH and sidecar["kind"] == "exported"
+    assert len(sidecar["provenance"]["exported_from"]["source_sha256"]) == 64
     reloaded = load_backbone(str(out))  # the sidecar names the architecture
     assert reloaded.audit.namespace == "" and reloaded.audit.dropped_head == ()
     assert torch.equal(reloaded.model.state_dict()["layer4.0.conv1.weight"], source_state["layer4.0.conv1.weight"])

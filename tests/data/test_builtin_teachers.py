@@ -55,8 +55,9 @@ def test_teacher_loads_headless_through_the_project_loader(builtin_tiny: Path, a
     assert loaded.arch == arch
     assert set(loaded.audit.dropped_head) == {"classifier.weight", "classifier.bias"}
     assert loaded.audit.matched == loaded.audit.expected
-    assert loaded.provenance["num_classes"] == 1000 and "efficientnet-lite" in loaded.provenance["source"]
-    assert len(loaded.provenance["weights_sha256_of_source"]) == 64
+    assert loaded.meta.kind == "teacher" and loaded.meta.num_classes == 1000
+    assert "efficientnet-lite" in loaded.meta.provenance["source"]
+    assert len(loaded.meta.provenance["weights_sha256_of_source"]) == 64
 
 
 def test_order_mapping_names_the_first_mismatch():

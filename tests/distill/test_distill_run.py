@@ -18,6 +18,7 @@ from distill.data import BadImageError, load_splits
 from distill.loader import apply_crop, normalize
 from distill.models import TeacherInfo, build_teacher
 from distill.recipe import load_recipe
+from ssld_core.sidecar import BackboneMeta
 
 QUIET = {"device": "cpu", "log": lambda _m: None}
 
@@ -28,23 +29,23 @@ def test_student_checkpoint_loads_strictly_and_records_provenance(tiny_data: Pat
                          teacher={"checkpoint": str(tiny_teacher)}, data={"extra_unlabeled": "unlabeled"},
                          train={"steps": 3, "finetune_steps": 2, "ema_decay": 0.5})
     work = run_recipe(write_recipe(tmp_path / "ssld.yaml", recipe), tmp_path / "run", **QUIET)
-    meta = json.loads((work / "student.json").read_text())
-    model = timm.create_model(meta["arch"], num_classes=meta["num_classes"])
+    meta = BackboneMeta.read(work / "student.json")  # strict: every field known, typed
+    model = timm.create_model(meta.arch, num_classes=meta.num_classes)
     state = load_file(work / "student.safetensors")
     model.load_state_dict(state, strict=True)  # no heads, no teacher, no prefixes, classifier included
     assert set(state) == set(model.state_dict())
-    assert meta["arch"] == "test_efficientnet" and meta["num_classes"] == 3 and meta["method"] == "ssld"
-    teacher_sha = json.loads((tiny_teacher / "student.json").read_text())
-    assert meta["teacher"]["arch"] == teacher_sha["arch"]
-    assert len(meta["teacher"]["weights_sha256"]) == 64
-    assert meta["data"]["image_size"] == 16 and meta["data_config"]["mean"] == [0.485, 0.456, 0.406]
-    assert meta["data_config"]["input_size"] == [3, 16, 16] and meta["execution"]["threads"] >= 1
-    assert meta["data"]["splits"]["extra_unlabeled"]["images"] == 6
-    assert meta["steps"] == 5 and meta["seed"] == 0 and meta["bad_images"] == []
-    assert 0.0 <= meta["final_metrics"]["top1"] <= 100.0 and meta["final_metrics"]["split"] == "test"
-    assert "top1_without_ema" in meta["final_metrics"]
-    assert meta["config"]["method"] == {"name": "ssld", "loss": "js", "topk": 2}
-    assert len(meta["config_hash"]) == 16 and meta["versions"]["torch"] == torch.__version__.split("+")[0]
+    assert (meta.arch, meta.num_classes, meta.method, meta.kind) == ("test_efficientnet", 3, "ssld", "student")
+    teacher = BackboneMeta.read(tiny_teacher / "student.json")
+    assert [t.arch for t in meta.teachers] == [teacher.arch] and len(meta.teachers[0].weights_sha256) == 64
+    assert meta.data_config.mean == (0.485, 0.456, 0.406) and meta.data_config.input_size == (3, 16, 16)
+    provenance = meta.provenance
+    assert provenance["execution"]["threads"] >= 1 and provenance["data"]["splits"]["extra_unlabeled"]["images"] == 6
+    assert provenance["steps"] == 5 and provenance["seed"] == 0 and provenance["bad_images"] == []
+    assert 0.0 <= meta.final_metrics["top1"] <= 100.0 and meta.final_metrics["split"] == "test"
+    assert "top1_without_ema" in meta.final_metrics
+    assert provenance["config"]["method"] == {"name": "ssld", "loss": "js", "topk": 2}
+    assert len(provenance["config_hash"]) == 16
+    assert provenance["versions"]["torch"] == torch.__version__.split("+")[0] and "mmdet" in provenance["versions"]
     log = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
     assert [r["stage"] for r in log] == ["distill"] * 3 + ["finetune"] * 2
     assert set(log[0]) >= {"step", "lr", "loss", "js"} and "finetune_ce" in log[-1]
@@ -79,7 +80,8 @@ def test_cache_replays_the_teachers_crops_and_refuses_another_teacher(tiny_data:
     assert manifest["num_images"] == 3 * 8 + 6
     # per image: 2 views x (5 int32 crop params + 3 fp16 values + 3 int32 indices) = 76 bytes + npy headers
     assert 76 <= manifest["bytes_per_image"] < 76 + 3 * 128 * 2
-    assert json.loads((work / "student.json").read_text())["cache"]["bytes_per_image"] == manifest["bytes_per_image"]
+    recorded = BackboneMeta.read(work / "student.json").provenance["cache"]
+    assert recorded["bytes_per_image"] == manifest["bytes_per_image"]
 
     # the stored targets are the teacher's outputs on the stored crop, re-applied to the raw image
     loaded = load_recipe(path)
@@ -142,9 +144,9 @@ def test_bad_image_skip_is_recorded_in_student_json(tmp_path: Path, tiny_data: P
     teacher = run_recipe(supervised, tmp_path / "teacher", **QUIET)
     work = run_recipe(path, tmp_path / "skip", on_bad_image="skip", overrides=[f"teacher.checkpoint={teacher}"],
                       **QUIET)
-    meta = json.loads((work / "student.json").read_text())
-    assert [b["path"] for b in meta["bad_images"]] == [str(extra / "u001.png")]
-    assert meta["data"]["splits"]["extra_unlabeled"]["images"] == 2
+    provenance = BackboneMeta.read(work / "student.json").provenance
+    assert [b["path"] for b in provenance["bad_images"]] == [str(extra / "u001.png")]
+    assert provenance["data"]["splits"]["extra_unlabeled"]["images"] == 2
 
 
 def test_multi_teacher_feature_method_runs_cached_through_the_loop(tiny_data: Path, tiny_teacher: Path,
@@ -158,8 +160,7 @@ def test_multi_teacher_feature_method_runs_cached_through_the_loop(tiny_data: Pa
     manifest = json.loads((tmp_path / "cache" / "manifest.json").read_text())
     width = timm.create_model("test_efficientnet", num_classes=0).num_features
     assert manifest["fields"] == {f"features.{i}": {"dtype": "float16", "shape": [width]} for i in range(2)}
-    meta = json.loads((work / "student.json").read_text())
-    assert isinstance(meta["teacher"], list) and len(meta["teacher"]) == 2
+    assert len(BackboneMeta.read(work / "student.json").teachers) == 2
     log = json.loads((work / "log.jsonl").read_text().splitlines()[-1])
     assert {"regression.0", "regression.1"} <= set(log)
     timm.create_model("test_efficientnet", num_classes=3).load_state_dict(load_file(work / "student.safetensors"))

@@ -31,6 +31,7 @@ from distill.methods.scalekd import (
 from distill.methods.scalekd_projector import CrossAttentionProjector
 from distill.methods.scalekd_stages import stage_adapter
 from distill.registry import get_method
+from ssld_core.sidecar import BackboneMeta
 
 RES = 64
 
@@ -274,11 +275,11 @@ def test_projectors_follow_the_recipes_training_size_and_stay_out_of_the_export(
                          teacher={"checkpoint": str(tiny_teacher)}, data={"image_size": 32}, train={"steps": 2})
     run = run_recipe(write_recipe(tmp_path / "scalekd.yaml", recipe), tmp_path / "run", device="cpu",
                      log=lambda _m: None)
-    meta = json.loads((run / "student.json").read_text())
-    assert meta["steps"] == 2 and meta["config"]["method"]["image_size"] is None
+    meta = BackboneMeta.read(run / "student.json")
+    assert meta.provenance["steps"] == 2 and meta.provenance["config"]["method"]["image_size"] is None
     exported = load_file(run / "student.safetensors")
     assert not any(k.startswith(("projectors", "teacher")) for k in exported)
-    timm.create_model(meta["arch"], num_classes=meta["num_classes"]).load_state_dict(exported, strict=True)
+    timm.create_model(meta.arch, num_classes=meta.num_classes).load_state_dict(exported, strict=True)
 
 
 # --- signal on the built-in data (slow) ----------------------------------------------------------

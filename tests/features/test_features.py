@@ -10,6 +10,7 @@ import timm
 import torch
 from PIL import Image
 
+from ssld_core.sidecar import BackboneMeta
 from ssld_eval.backbones import KeyAudit, LoadedBackbone
 from ssld_eval.datasets.base import ArraySource
 from ssld_eval.features.cache import FeatureCache, feature_key, weights_identity
@@ -17,11 +18,12 @@ from ssld_eval.features.extract import Features, extract_features
 from ssld_eval.features.transforms import eval_transform
 
 
-def backbone(arch: str = "test_resnet", provenance: dict | None = None, seed: int = 0) -> LoadedBackbone:
+def backbone(arch: str = "test_resnet", sidecar: dict | None = None, seed: int = 0) -> LoadedBackbone:
     torch.manual_seed(seed)
     model = timm.create_model(arch, num_classes=0)
     weights_id = f"random-init:{arch}"
-    return LoadedBackbone(model, arch, weights_id, KeyAudit(weights_id, arch, "", 0, 0), provenance or {})
+    meta = None if sidecar is None else BackboneMeta.from_dict({"arch": arch, "method": "kd", **sidecar}, "x.json")
+    return LoadedBackbone(model, arch, weights_id, KeyAudit(weights_id, arch, "", 0, 0), meta)
 
 
 def test_transform_defaults_to_timm_config_bicubic_centre_crop():
@@ -35,11 +37,11 @@ def test_transform_defaults_to_timm_config_bicubic_centre_crop():
 def test_transform_follows_the_students_data_config_and_overrides():
     block = {"input_size": [3, 64, 64], "interpolation": "bilinear", "crop_pct": 1.0, "mean": [0.5, 0.5, 0.5],
              "std": [0.25] * 3}
-    student = backbone(provenance={"data_config": block})
+    student = backbone(sidecar={"data_config": block})
     t = eval_transform(student)
     assert (t.image_size, t.mean, t.std, t.crop_pct, t.source) == (64, (0.5,) * 3, (0.25,) * 3, 1.0, "sidecar")
     assert t.interpolation == "bicubic"  # the probe protocol's, not the weights' training resize
-    legacy = backbone(provenance={"data": {"image_size": 64, "mean": [0.5] * 3, "std": [0.25] * 3, "crop_pct": 1.0}})
+    legacy = backbone(sidecar={"data": {"image_size": 64, "mean": [0.5] * 3, "std": [0.25] * 3, "crop_pct": 1.0}})
     assert eval_transform(legacy).describe() == {**t.describe(), "source": "sidecar (legacy data block)"}
     assert eval_transform(student, image_size=96).image_size == 96
     assert eval_transform(student).describe() != eval_transform(student, 96).describe()
