@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: .venv/ with pinned dependencies, mmcv 2.1.0 with compiled ops (built once from its
-# sdist and cached outside the repo), the Debian Fashion-MNIST package, and ssld-eval itself (editable).
+# sdist and cached outside the repo), the Debian Fashion-MNIST package, ssld-eval itself (editable), and
+# .venv-paddle/ (PaddlePaddle + PaddleClas, for the converter parity tests).
 # A second run only checks stamps and finishes in seconds.
 set -euo pipefail
 
@@ -79,4 +80,8 @@ if [ ! -x "$VENV/bin/ssld-eval" ] || ! "$VENV/bin/python" -c "import ssld_eval, 
   log "installing ssld-eval (editable)"
   "${PIP[@]}" install --no-deps --no-build-isolation -e .
 fi
+
+# 6. PaddlePaddle + PaddleClas in their own environment (.venv-paddle), for the converter parity tests only:
+#    paddle never shares a process with torch. About a minute, once.
+bash "$ROOT/scripts/setup_paddle.sh"
 log "ready: $VENV/bin/ssld-eval"

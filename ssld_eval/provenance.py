@@ -35,6 +35,6 @@ def weights_id_for_spec(spec: str, pretrained: bool = False) -> str:
         path = path / "student.safetensors"
     if path.is_file():
         return sha256_file(path)
-    if "/" in spec or path.suffix in (".safetensors", ".pth", ".pt", ".bin", ".ckpt"):
+    if "/" in spec or path.suffix in (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pdparams"):
         raise FileNotFoundError(f"{spec}: no such checkpoint file or distill run directory")
     return f"timm-pretrained:{spec}" if pretrained else f"random-init:{spec}"

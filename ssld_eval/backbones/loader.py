@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ssld_core.sidecar import BackboneMeta, SidecarError
+from ssld_eval.backbones.converted import ConversionError, convert, source_arch
 from ssld_eval.backbones.inputs import InputSpec, input_spec
 from ssld_eval.provenance import weights_id_for_spec
 
@@ -36,7 +37,7 @@ KNOWN_WRAPPERS = (
 NESTING_KEYS = ("state_dict", "model", "module", "student", "params")
 #: buffers that converted checkpoints often lack and whose absence changes nothing at inference
 ALWAYS_ALLOWED_MISSING = (r"(^|\.)num_batches_tracked$",)
-CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pdparams")
 _SHOWN_KEYS = 12
 
 
@@ -270,6 +271,22 @@ def create_headless(arch: str, pretrained: bool = False, **kwargs: Any) -> nn.Mo
     return timm.create_model(arch, pretrained=pretrained, num_classes=0, **kwargs)
 
 
+def _load_converted(path: Path, arch: str, allow_missing: Iterable[str], weights_id: str | None) -> LoadedBackbone:
+    """A checkpoint of another framework (``--arch SOURCE:NAME``, :mod:`ssld_eval.backbones.converted`)."""
+    if not path.is_file():
+        raise BackboneSpecError(f"{path}: checkpoint file not found")
+    try:
+        converted = convert(path, arch)
+    except ConversionError as exc:
+        raise BackboneSpecError(str(exc)) from exc
+    refuse_non_finite(converted.state_dict, str(path))
+    model = create_headless(converted.timm_name)
+    audit = load_state_dict_strictly(model, converted.state_dict, source=str(path), arch=converted.timm_name,
+                                     allow_missing=allow_missing)
+    return LoadedBackbone(model=model, arch=converted.timm_name, audit=audit, meta=converted.meta,
+                          weights_id=weights_id or weights_id_for_spec(str(path)))
+
+
 def load_backbone(
     spec: str,
     *,
@@ -294,6 +311,12 @@ def load_backbone(
         audit = KeyAudit(source=weights_id, arch=spec, namespace="", expected=len(model.state_dict()),
                          matched=len(model.state_dict()) if pretrained else 0)
         return LoadedBackbone(model=model, arch=spec, weights_id=weights_id, audit=audit)
+    try:
+        foreign = source_arch(arch)
+    except ConversionError as exc:
+        raise BackboneSpecError(str(exc)) from exc
+    if foreign:
+        return _load_converted(Path(spec), str(arch), allow_missing, weights_id)
     path, arch, meta, sidecar = _resolve_checkpoint(spec, arch)
     # the sidecar's timm kwargs (e.g. a ViT student's img_size) rebuild the model it was trained as
     kwargs = {**(meta.model_kwargs if meta else {}), **kwargs}

@@ -1,1 +1,6 @@
 """CLI command modules (each exposes ``configure(parser)`` and ``run(args) -> int``)."""
+
+#: ``--arch`` of every command that loads a checkpoint (transfer, export, inspect)
+ARCH_HELP = ("timm architecture of a checkpoint without a sidecar .json, or SOURCE:NAME for another framework's "
+             "checkpoint, converted on load: paddleclas:NAME with PaddleClas's builder name (e.g. "
+             "paddleclas:ResNet50_vd, paddleclas:MobileNetV3_large_x1_0; a wrong NAME lists the supported ones)")

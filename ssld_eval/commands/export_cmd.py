@@ -17,11 +17,12 @@ from pathlib import Path
 
 from ssld_core.atomic import atomic_write
 from ssld_core.sidecar import BackboneMeta
+from ssld_eval.commands import ARCH_HELP
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a .safetensors/.pth/.pt/.bin/.ckpt file or a distill run dir")
-    parser.add_argument("--arch", help="timm architecture (default: the 'arch' of the .json beside the file)")
+    parser.add_argument("--arch", help=ARCH_HELP)
     parser.add_argument("--out", type=Path, required=True, help="output .safetensors file")
     parser.add_argument("--allow-missing", action="append", default=[], metavar="REGEX",
                         help="missing keys matching REGEX are allowed (repeatable)")

@@ -14,10 +14,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ssld_eval.commands import ARCH_HELP
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a .safetensors/.pth/.pt/.bin/.ckpt file or a distill run dir")
-    parser.add_argument("--arch", help="timm architecture (default: the 'arch' of the .json beside the file)")
+    parser.add_argument("--arch", help=ARCH_HELP)
     parser.add_argument("--allow-missing", action="append", default=[], metavar="REGEX",
                         help="missing keys matching REGEX are allowed (repeatable)")
 

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ssld_eval.commands import ARCH_HELP
 from ssld_eval.config import ConfigError, parse_set_args
 from ssld_eval.provenance import canonical_hash, weights_id_for_spec
 from ssld_eval.records import ResultRecord, ResultStore
@@ -44,7 +45,7 @@ class TransferError(ValueError):
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", required=True,
                         help="timm model name, distill run dir, student.safetensors, or a .pth/.pt/.safetensors")
-    parser.add_argument("--arch", help="timm architecture of a checkpoint that has no student.json beside it")
+    parser.add_argument("--arch", help=ARCH_HELP)
     parser.add_argument("--pretrained", action="store_true", help="timm's pretrained weights (needs internet)")
     parser.add_argument("--allow-missing", action="append", default=[], metavar="REGEX",
                         help="missing checkpoint keys matching REGEX are allowed (repeatable)")
