@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("ssld_eval.commands.inspect_cmd", "print the key audit of a checkpoint"),
     "export": ("ssld_eval.commands.export_cmd", "write a checkpoint's clean backbone as safetensors"),
     "report": ("ssld_eval.report.cli", "render the HTML comparison report of a results folder"),
+    "compare": ("ssld_eval.report.compare", "paired differences to a baseline, with intervals and significance"),
     "tables": ("ssld_eval.tables.cli", "regenerate a paper's tables beside the published numbers"),
     "demo": ("ssld_eval.demo", "the built-in end-to-end demo: teacher, students, transfer, report"),
     "sweep": ("ssld_eval.sweep.cli", "run a grid of backbones x tasks x data sets x seeds"),

@@ -170,10 +170,12 @@ def _run(experiment: Experiment, config: TaskConfig, store: ResultStore, *, back
     execution = {"threads": thread_count, "deterministic": execution_is_deterministic(), "device": str(run_device),
                  "settings": dict(experiment.execution_settings)}
     meta = loaded.meta
+    blob, ci95, outcomes = _per_sample(result, experiment.key)
     record = ResultRecord(
         task=experiment.task, dataset=experiment.dataset, backbone=display_name(backbone, name), arch=loaded.arch,
         weights_id=experiment.weights_id, seed=experiment.seed, status=result.status, data_id=experiment.data_id,
-        protocol_version=experiment.protocol_version, metrics=result.metrics, primary_metric=result.primary_metric,
+        protocol_version=experiment.protocol_version, metrics=result.metrics, ci95=ci95, outcomes=outcomes,
+        primary_metric=result.primary_metric,
         overrides=overrides, protocol=result.protocol, config=dict(experiment.config),
         config_hash=canonical_hash(dict(experiment.config)), execution=execution, reason=result.reason,
         method=meta.method if meta else "", teacher=meta.teacher_archs if meta else "",
@@ -187,8 +189,21 @@ def _run(experiment: Experiment, config: TaskConfig, store: ResultStore, *, back
 
         if dist.is_initialized() and dist.get_rank() != 0:
             return record
-    store.write(record)
+    store.write(record, outcomes=blob)
     return record
+
+
+def _per_sample(result: Any, key: str) -> tuple[bytes | None, dict[str, list[float]], dict[str, Any]]:
+    """(the outcomes file's bytes, the metrics' 95% intervals, the record's ``outcomes`` field) of a complete
+    run whose task kept per-sample outcomes (:mod:`ssld_eval.records.outcomes`)."""
+    if result.status != "complete" or not result.outcomes:
+        return None, {}, {}
+    from ssld_eval.records import outcomes as per_sample
+
+    ci95 = per_sample.intervals(result.metrics, result.outcomes)
+    blob = per_sample.encode(result.outcomes)
+    return blob, ci95, {"file": f"{key}{per_sample.SUFFIX}", "sha256": per_sample.sha256(blob),
+                        "samples": len(result.outcomes["sample_id"]), "bootstrap": per_sample.bootstrap_description()}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -101,6 +101,11 @@ class ClassificationData:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def idents(self, split: str, indices: torch.Tensor) -> list[str]:
+        """How the samples at ``indices`` of ``split`` are named (the ids per-sample outcomes are paired by)."""
+        source = self.splits[split]
+        return [source.ident(int(i)) for i in indices]
+
     def fingerprint(self, cache_dir: Path | None = None) -> str:
         """The identity of the files the set is read from, as in the record key
         (:func:`ssld_eval.data_identity.folder_identity`)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from ssld_eval.features.finite import require_finite
@@ -88,3 +89,22 @@ def classification_metrics(
         return {f"{prefix}map11": map11(scores, targets)}
     names = ["top1"] if primary == "top1" else ["top1", primary]
     return {f"{prefix}{name}": METRICS[name](scores, targets.long()) for name in names}
+
+
+def classification_outcomes(
+    scores: torch.Tensor, targets: torch.Tensor, idents: list[str], prefix: str = "",
+) -> dict[str, np.ndarray]:
+    """Per test sample, what re-accumulates :func:`classification_metrics` under any bootstrap weights
+    (:mod:`ssld_eval.records.outcomes`): the sample ids, the label, the arg-max prediction (exactly the one
+    ``top1`` counts) and the top-5; for multi-label targets the scores and the targets. Names get ``prefix``."""
+    if len(idents) != len(scores):
+        raise ValueError(f"{len(idents)} sample ids for {len(scores)} score rows")
+    out: dict[str, np.ndarray] = {"sample_id": np.asarray(idents, dtype=str)}
+    if targets.ndim == 2:
+        out[f"{prefix}scores"] = scores.float().numpy()
+        out["targets"] = targets.to(torch.int8).numpy()
+        return out
+    out["label"] = targets.to(torch.int32).numpy()
+    out[f"{prefix}pred"] = scores.argmax(1).to(torch.int32).numpy()
+    out[f"{prefix}top5"] = scores.topk(min(5, scores.shape[1]), dim=1).indices.to(torch.int32).numpy()
+    return out

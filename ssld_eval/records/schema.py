@@ -62,6 +62,9 @@ class ResultRecord:
     data_id: str  # identity of the files the run read (ssld_eval.data_identity)
     protocol_version: int  # the task's, when the run was made
     metrics: dict[str, float] = field(default_factory=dict)  # percent, as the papers print them
+    ci95: dict[str, list[float]] = field(default_factory=dict)  # metric -> [low, high], from the outcomes
+    # the per-sample outcomes file beside the record: {"file", "sha256", "samples", "bootstrap": {B, seed, ...}}
+    outcomes: dict[str, Any] = field(default_factory=dict)
     primary_metric: str = ""
     overrides: dict[str, str] = field(default_factory=dict)  # the user's --set key=value, as typed
     protocol: dict[str, Any] = field(default_factory=dict)  # chosen L2, k, epochs, schedule, batch ...
@@ -189,11 +192,21 @@ def _string_list(value: Any) -> str:
     return "" if ok else "must be a list of strings"
 
 
+def _intervals(value: Any) -> str:
+    if not isinstance(value, dict):
+        return f"must be an object of [low, high] pairs, found {type(value).__name__}"
+    bad = sorted(str(k) for k, v in value.items()
+                 if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_number(x) and math.isfinite(x)
+                                                                               for x in v) and v[0] <= v[1]))
+    return f"has malformed interval(s) for {bad}" if bad else ""
+
+
 #: field -> check returning why a JSON value does not fit (empty when it does): JSON gives no types for free
 _CHECKS = {
     **dict.fromkeys(("task", "dataset", "backbone", "arch", "weights_id", "status", "primary_metric",
                      "config_hash", "reason", "method", "teacher", "git_sha", "code_version", "data_id"), _string),
-    **dict.fromkeys(("protocol", "config", "key_audit", "execution"), _object),
+    **dict.fromkeys(("protocol", "config", "key_audit", "execution", "outcomes"), _object),
+    "ci95": _intervals,
     "seed": _integer, "schema_version": _integer, "protocol_version": _integer, "duration_s": _finite,
     "created_at": _finite,
     "source_top1": _number_or_null, "metrics": _numbers, "overrides": _strings, "versions": _strings,

@@ -14,8 +14,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ssld_core.atomic import atomic_write_text
+from ssld_core.atomic import atomic_write_bytes, atomic_write_text
+from ssld_eval.records.outcomes import SUFFIX as OUTCOMES_SUFFIX
+from ssld_eval.records.outcomes import OutcomesError, sha256
+from ssld_eval.records.outcomes import read as read_outcomes
 from ssld_eval.records.schema import RecordError, ResultRecord
 
 
@@ -44,10 +48,25 @@ class ResultStore:
     def path_for(self, key: str) -> Path:
         return self.root / f"{key}.json"
 
-    def write(self, record: ResultRecord) -> Path:
+    def outcomes_path(self, key: str) -> Path:
+        return self.root / f"{key}{OUTCOMES_SUFFIX}"
+
+    def write(self, record: ResultRecord, outcomes: bytes | None = None) -> Path:
+        """Write ``record`` (and first its per-sample ``outcomes``, the ``.npz`` bytes its ``outcomes`` field
+        checksums): a reader that finds the record always finds the outcomes it names."""
+        if outcomes is not None:
+            if record.outcomes.get("sha256") != sha256(outcomes):
+                raise RecordError(f"record {record.key}: its outcomes field does not checksum the outcomes given")
+            atomic_write_bytes(self.outcomes_path(record.key), outcomes)
         path = self.path_for(record.key)
         atomic_write_text(path, json.dumps(record.to_dict(), indent=1, sort_keys=True, default=str) + "\n")
         return path
+
+    def read_outcomes(self, record: ResultRecord) -> dict[str, Any]:
+        """The per-sample outcome arrays of ``record``, checked against its checksum."""
+        if not record.outcomes:
+            raise OutcomesError(f"record {record.key} ({record.task}, {record.dataset}) has no per-sample outcomes")
+        return read_outcomes(self.root / record.outcomes["file"], record.outcomes["sha256"])
 
     def read(self, path: Path) -> ResultRecord:
         try:

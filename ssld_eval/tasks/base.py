@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from ssld_eval.backbones import LoadedBackbone
@@ -39,6 +40,9 @@ class TaskResult:
     bad_images: tuple[str, ...] = ()
     status: str = "complete"
     reason: str = ""
+    # per test sample, what re-accumulates the metrics (sample ids, labels, predictions ...): written beside
+    # the record and behind its intervals (ssld_eval.records.outcomes); empty when the task keeps none
+    outcomes: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def failed(cls, primary_metric: str, reason: str, *, protocol: dict[str, Any] | None = None,

@@ -47,7 +47,7 @@ from ssld_eval.features.extract import DecodedImages, collate_decoded, default_w
 from ssld_eval.features.finite import non_finite_reason
 from ssld_eval.features.threads import cpu_threads
 from ssld_eval.features.transforms import eval_transform
-from ssld_eval.probe.metrics import classification_metrics
+from ssld_eval.probe.metrics import classification_metrics, classification_outcomes
 from ssld_eval.tasks import register_task
 from ssld_eval.tasks.base import Task, TaskContext, TaskResult
 from ssld_eval.tasks.configs import FineTuneConfig
@@ -186,4 +186,6 @@ class FineTune(Task):
                                                                   for g in optimizer.param_groups}),
             "precision": "bf16" if ctx.device.type == "cuda" else "fp32",
         }
-        return TaskResult(metrics=metrics, primary_metric=data.metric, protocol=protocol, bad_images=bad_images)
+        outcomes = classification_outcomes(test.features, test.targets, data.idents("test", test.indices))
+        return TaskResult(metrics=metrics, primary_metric=data.metric, protocol=protocol, bad_images=bad_images,
+                          outcomes=outcomes)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ssld_eval.features.extract import Features
 from ssld_eval.features.finite import non_finite_reason
 from ssld_eval.features.pipeline import compute_split_features
-from ssld_eval.probe.metrics import classification_metrics
+from ssld_eval.probe.metrics import classification_metrics, classification_outcomes
 from ssld_eval.tasks import register_task
 from ssld_eval.tasks.base import Task, TaskContext, TaskResult
 from ssld_eval.tasks.configs import KnnConfig
@@ -69,6 +70,8 @@ class KNN(Task):
         test = feats.splits["test"]
         started = time.perf_counter()
         metrics: dict[str, float] = {}
+        outcomes: dict[str, np.ndarray] = {}
+        idents = data.idents("test", test.indices)
         for k in config.ks:
             scores = knn_scores(bank.features, bank.targets, test.features, k, config.temperature, data.num_classes,
                                 config.chunk)
@@ -76,8 +79,10 @@ class KNN(Task):
             if reason:
                 return TaskResult.failed(primary, reason, protocol=feats.protocol(), bad_images=feats.bad_images)
             metrics.update(classification_metrics(scores, test.targets, data.metric, prefix=f"knn{k}_"))
+            outcomes.update(classification_outcomes(scores, test.targets, idents, prefix=f"knn{k}_"))
         protocol = {**feats.protocol(), "ks": list(config.ks), "temperature": config.temperature,
                     "similarity": "cosine", "bank": "train+val" if with_val else "train",
                     "n_bank": len(bank), "n_test": len(test), "num_classes": data.num_classes,
                     "knn_s": round(time.perf_counter() - started, 3)}
-        return TaskResult(metrics=metrics, primary_metric=primary, protocol=protocol, bad_images=feats.bad_images)
+        return TaskResult(metrics=metrics, primary_metric=primary, protocol=protocol, bad_images=feats.bad_images,
+                          outcomes=outcomes)

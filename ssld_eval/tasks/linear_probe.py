@@ -27,7 +27,7 @@ from ssld_eval.features.extract import Features
 from ssld_eval.features.finite import NonFiniteError, require_finite
 from ssld_eval.features.pipeline import SplitFeatures, compute_split_features, train_val
 from ssld_eval.probe.lbfgs import Standardizer, fit_logistic, l2_grid, sweep_l2
-from ssld_eval.probe.metrics import METRICS, classification_metrics
+from ssld_eval.probe.metrics import METRICS, classification_metrics, classification_outcomes
 from ssld_eval.tasks import register_task
 from ssld_eval.tasks.base import Task, TaskContext, TaskResult
 from ssld_eval.tasks.configs import LinearProbeConfig
@@ -82,4 +82,6 @@ class LinearProbe(Task):
             "solver_evaluations": sum(p.n_evals for p in path.points) + fit.n_evals,
             "refit_converged": fit.converged, "solver_s": round(time.perf_counter() - started, 3),
         }
-        return TaskResult(metrics=metrics, primary_metric=data.metric, protocol=protocol, bad_images=feats.bad_images)
+        outcomes = classification_outcomes(scores, test.targets, data.idents("test", test.indices))
+        return TaskResult(metrics=metrics, primary_metric=data.metric, protocol=protocol, bad_images=feats.bad_images,
+                          outcomes=outcomes)

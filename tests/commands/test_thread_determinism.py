@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_image_folder
+from image_folders import write_image_folder
 
 from ssld_eval.commands.transfer_cmd import TransferError, transfer
 from ssld_eval.features.threads import available_cores

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_image_folder
+from image_folders import write_image_folder
 
 from ssld_eval import cli
 from ssld_eval.commands.transfer_cmd import TransferError, transfer
