@@ -30,6 +30,17 @@ def weights_id_for_spec(spec: str, pretrained: bool = False) -> str:
     ``timm-pretrained:<name>`` (the name is part of it: a random resnet18 is not a random resnet50).
     The loader and the sweep both use this, so their record keys agree.
     """
+    if spec.startswith("zoo:"):  # a released model: its file once fetched (transfer fetches it first)
+        from ssld_eval.zoo import ZooError, entry, local_path
+
+        try:
+            path = local_path(entry(spec))
+        except ZooError as exc:
+            raise FileNotFoundError(str(exc)) from exc
+        if not path.is_file():
+            raise FileNotFoundError(f"{spec}: not fetched yet ({path}); 'ssld-eval transfer --backbone {spec}' "
+                                    "downloads it")
+        return sha256_file(path)
     path = Path(spec)
     if path.is_dir():
         path = path / "student.safetensors"

@@ -33,6 +33,7 @@ from ssld_eval.provenance import canonical_hash, weights_id_for_spec
 from ssld_eval.records import ResultRecord, ResultStore
 from ssld_eval.records.experiment import Experiment, resolve_experiment
 from ssld_eval.tasks.configs import TaskConfig
+from ssld_eval.zoo import ZooError, resolve_backbone
 
 DEFAULT_RESULTS = Path("results")
 DEFAULT_CACHE = Path.home() / ".cache" / "ssld-eval" / "features"
@@ -44,7 +45,8 @@ class TransferError(ValueError):
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", required=True,
-                        help="timm model name, distill run dir, student.safetensors, or a .pth/.pt/.safetensors")
+                        help="timm model name, distill run dir, student.safetensors, a .pth/.pt/.safetensors/.pdparams "
+                             "(with --arch), or zoo:NAME, a released model ('ssld-eval zoo list')")
     parser.add_argument("--arch", help=ARCH_HELP)
     parser.add_argument("--pretrained", action="store_true", help="timm's pretrained weights (needs internet)")
     parser.add_argument("--allow-missing", action="append", default=[], metavar="REGEX",
@@ -112,6 +114,11 @@ def transfer(
     Raises :class:`TransferError` for bad inputs.
     """
     overrides = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (overrides or {}).items()}
+    try:
+        backbone, arch, zoo_name = resolve_backbone(backbone, arch)
+    except ZooError as exc:
+        raise TransferError(str(exc)) from exc
+    name = name or zoo_name
     experiment, config = _experiment(backbone, task, dataset, data_root, overrides, seed, pretrained, cache_dir)
     store = ResultStore(results)
     if skip_existing and store.has_complete(experiment.key):
@@ -153,7 +160,7 @@ def _run(experiment: Experiment, config: TaskConfig, store: ResultStore, *, back
         check_threads(threads)
         seed_everything(experiment.seed)  # before the model is built: random-init weights depend on it
         loaded = load_backbone(backbone, arch=arch, pretrained=pretrained, allow_missing=allow_missing,
-                               weights_id=experiment.weights_id)
+                               weights_id=experiment.weights_id, keep_head=task_obj.keeps_head)
     except (BackboneSpecError, CheckpointMismatchError, ValueError) as exc:
         raise TransferError(str(exc)) from exc
     work_dir = store.root / "work" / experiment.key
@@ -165,7 +172,7 @@ def _run(experiment: Experiment, config: TaskConfig, store: ResultStore, *, back
     try:
         with run_threads(threads) as thread_count:
             result = task_obj.run(ctx, config)
-    except (DatasetLayoutError, BadImagesError, ConfigError) as exc:
+    except (DatasetLayoutError, BadImagesError, ConfigError, BackboneSpecError) as exc:
         raise TransferError(str(exc)) from exc
     execution = {"threads": thread_count, "deterministic": execution_is_deterministic(), "device": str(run_device),
                  "settings": dict(experiment.execution_settings)}
