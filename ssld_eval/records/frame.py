@@ -33,6 +33,7 @@ BASE_COLUMNS = (
     "key_audit.matched_fraction", "duration_s", "reason", "paper_cell", "created_at",
 )
 METRIC_PREFIX = "metric."
+CI_PREFIX = "ci95."  # ci95.<metric>.low / .high: the 95% interval a record gives its metric
 SHORT_ID = 8  # hex digits of a sha256 weights id shown to tell two same-named backbones apart
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -117,13 +118,15 @@ def record_row(record: ResultRecord) -> dict[str, Any]:
     }
     for name, value in record.metrics.items():
         row[METRIC_PREFIX + name] = value
+    for name, (low, high) in record.ci95.items():
+        row[f"{CI_PREFIX}{name}.low"], row[f"{CI_PREFIX}{name}.high"] = low, high
     return row
 
 
 def records_frame(records: list[ResultRecord] | tuple[ResultRecord, ...]) -> pd.DataFrame:
-    """Records -> DataFrame with :data:`BASE_COLUMNS` then sorted ``metric.*`` columns (empty-safe)."""
+    """Records -> DataFrame with :data:`BASE_COLUMNS` then sorted ``metric.*`` and ``ci95.*`` columns."""
     rows = [record_row(r) for r in records]
-    metric_columns = sorted({c for row in rows for c in row if c.startswith(METRIC_PREFIX)})
+    metric_columns = sorted({c for row in rows for c in row if c.startswith((METRIC_PREFIX, CI_PREFIX))})
     labels = backbone_labels(display_names((r["weights_id"], r["backbone"]) for r in rows))
     for row in rows:
         row["label"] = labels[row["weights_id"]]

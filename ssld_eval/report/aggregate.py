@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ssld_eval.records.frame import METRIC_PREFIX
+from ssld_eval.records.frame import CI_PREFIX, METRIC_PREFIX
 from ssld_eval.tasks.directions import HIGHER, direction_of
 
 #: ``backbone`` is the weights' label (unique per ``weights_id``), for display and the charts' legends
-SUMMARY_COLUMNS = ("task", "setting", "weights_id", "backbone", "metric", "mean", "std", "n")
+SUMMARY_COLUMNS = ("task", "setting", "weights_id", "backbone", "metric", "mean", "std", "n", "ci_low", "ci_high")
 BASELINE_HINTS = ("supervised", "baseline")
 UNDIRECTED = "undirected"
 MIN_ID_PREFIX = 4  # shorter --baseline strings are not tried as weights id prefixes
@@ -60,6 +60,14 @@ def complete_values(frame: pd.DataFrame) -> pd.DataFrame:
         rows = differs & (done["metric"] == metric)
         values[rows] = done.loc[rows, column] if column in done else float("nan")
     done["value"] = values
+    low, high = (pd.Series(float("nan"), index=done.index) for _ in range(2))
+    for metric in done["metric"].unique():
+        rows = done["metric"] == metric
+        for bound, series in (("low", low), ("high", high)):
+            column = f"{CI_PREFIX}{metric}.{bound}"
+            if column in done:
+                series[rows] = done.loc[rows, column]
+    done["ci_low"], done["ci_high"] = low, high
     return done[done["value"].notna()]
 
 
@@ -67,8 +75,12 @@ def summarise(values: pd.DataFrame) -> pd.DataFrame:
     """Mean, sample std and n over seeds for every (task, setting, weights identity)."""
     if values.empty:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
-    grouped = values.groupby(["task", "setting", "weights_id", "label", "metric"], sort=True)["value"]
-    summary = grouped.agg(mean="mean", std="std", n="count").reset_index().rename(columns={"label": "backbone"})
+    grouped = values.groupby(["task", "setting", "weights_id", "label", "metric"], sort=True)
+    summary = grouped.agg(mean=("value", "mean"), std=("value", "std"), n=("value", "count"),
+                          ci_low=("ci_low", "first"), ci_high=("ci_high", "first"))
+    summary = summary.reset_index().rename(columns={"label": "backbone"})
+    several = summary["n"] > 1  # a test-set interval is one run's: with several seeds the std is shown
+    summary.loc[several, ["ci_low", "ci_high"]] = float("nan")
     return summary[list(SUMMARY_COLUMNS)]
 
 
@@ -122,10 +134,17 @@ def _requested(backbones: pd.DataFrame, labels: dict[str, str], requested: str) 
                      "(a display name, label, weights id or weights id prefix)")
 
 
-def add_deltas(summary: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+#: (task, setting, weights id, metric) -> whether ``compare`` found the paired difference to the baseline real
+Paired = dict[tuple[str, str, str, str], bool]
+
+
+def add_deltas(summary: pd.DataFrame, baseline: str | None, paired: Paired | None = None) -> pd.DataFrame:
     """Adds ``delta`` (mean minus the mean of the baseline weights ``baseline``) and ``verdict``: better,
-    worse, better-weak, worse-weak (within two standard errors, or too few seeds to tell), same, undirected
-    (the metric's direction is not declared), or '' (no baseline value)."""
+    worse, better-weak, worse-weak (not shown to be real), same, undirected (the metric's direction is not
+    declared), or '' (no baseline value). Where ``paired`` has the comparison (per-sample outcomes on both
+    sides: a paired bootstrap on the same test samples, Holm-corrected), its significance decides; else the
+    difference must exceed two standard errors over seeds, which needs two or more seeds on each side."""
+    paired = paired or {}
     out = summary.copy()
     if out.empty or baseline is None:
         return out.assign(delta=float("nan"), verdict="")
@@ -135,14 +154,14 @@ def add_deltas(summary: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     out["delta"] = out["mean"] - out["b_mean"]
     out["verdict"] = [
         _verdict(row.delta, row.std, row.n, row.b_std, row.b_n, direction_of(row.task, row.metric),
-                 row.weights_id == baseline)
+                 row.weights_id == baseline, paired.get((row.task, row.setting, row.weights_id, row.metric)))
         for row in out.itertuples(index=False)
     ]
     return out.drop(columns=["b_mean", "b_std", "b_n"])
 
 
 def _verdict(delta: float, std: float, n: int, b_std: float, b_n: float, direction: str | None,
-             is_base: bool) -> str:
+             is_base: bool, significant: bool | None = None) -> str:
     if is_base or delta != delta:  # NaN: the baseline has no value here
         return ""
     if delta == 0:
@@ -151,6 +170,8 @@ def _verdict(delta: float, std: float, n: int, b_std: float, b_n: float, directi
         return UNDIRECTED
     good = (delta > 0) == (direction == HIGHER)
     word = "better" if good else "worse"
+    if significant is not None:
+        return word if significant else f"{word}-weak"
     if n < 2 or not b_n or b_n < 2:
         return f"{word}-weak"
     stderr = math.sqrt(std**2 / n + b_std**2 / b_n)

@@ -49,6 +49,7 @@ class Comparison:
     baseline_seeds: int
     samples: int
     method: str
+    weights_id: str = ""
     comparable: bool = True
     reason: str = ""
 
@@ -135,7 +136,7 @@ def compare(results: Path, baseline: str, B: int = per_sample.BOOTSTRAP_B) -> li
                 continue
             others = sorted(others, key=lambda r: r.seed)
             other, reason = _aligned(store, others, base[0]["sample_id"])
-            common = {"task": task, "setting": shown, "backbone": others[0].backbone,
+            common = {"task": task, "setting": shown, "backbone": others[0].backbone, "weights_id": weights_id,
                       "baseline": base_records[0].backbone, "seeds": len(others), "baseline_seeds": len(base)}
             for metric in sorted(set(base_records[0].ci95) & set(others[0].ci95)):
                 if reason:

@@ -107,6 +107,8 @@ def _fmt(value: float, digits: int = 2) -> str:
 
 def _cell(row: dict) -> Cell:
     std = "" if math.isnan(row["std"]) else f" ± {row['std']:.2f}"
+    if not std and not math.isnan(row["ci_low"]):  # one run: its 95% interval over the test samples
+        std = f" [{row['ci_low']:.1f}, {row['ci_high']:.1f}]"
     delta = "" if math.isnan(row["delta"]) or not row["verdict"] else f"{row['delta']:+.2f}"
     title = f"{row['metric']}: mean {row['mean']:.4f}, std {_fmt(row['std'], 4)}, n {int(row['n'])}"
     if delta:
@@ -228,17 +230,37 @@ def failed_rows(frame: pd.DataFrame) -> tuple[tuple[FailedRow, ...], int]:
     return rows, max(0, len(failed) - MAX_FAILED_ROWS)
 
 
-def build_context(frame: pd.DataFrame, baseline: str | None = None, title: str = DEFAULT_TITLE) -> ReportContext:
+def paired_verdicts(results: Path, baseline_weights: str | None) -> tuple[aggregate.Paired, tuple[str, ...]]:
+    """``compare``'s significance of every paired comparison to the baseline, and notes on what failed."""
+    from ssld_eval.records.outcomes import OutcomesError
+    from ssld_eval.report.compare import CompareError, compare
+
+    if baseline_weights is None:
+        return {}, ()
+    try:
+        rows = compare(results, baseline_weights)
+    except (CompareError, OutcomesError) as exc:
+        return {}, (f"Paired comparisons unavailable ({exc}); deltas are judged over seeds only.",)
+    paired = {(r.task, r.setting, r.weights_id, r.metric): r.significant for r in rows if r.comparable}
+    skipped = [f"{r.backbone} ({r.task}, {r.setting}): {r.reason}" for r in rows if not r.comparable]
+    return paired, (f"Not comparable with the baseline: {'; '.join(skipped)}",) if skipped else ()
+
+
+def build_context(frame: pd.DataFrame, baseline: str | None = None, title: str = DEFAULT_TITLE,
+                  results: Path | None = None) -> ReportContext:
     """Everything the template shows. Raises ``ValueError`` when ``baseline`` names no backbone, or names
-    several weights identities (a display name that two different files share)."""
+    several weights identities (a display name that two different files share). With ``results`` (the
+    folder ``frame`` was read from), deltas are judged by ``compare``'s paired tests where outcomes exist."""
     values = aggregate.complete_values(frame)
     summary = aggregate.summarise(values)
     with_results = frame[frame["weights_id"].isin(set(summary["weights_id"]))]
     candidates = with_results[["weights_id", "label", "backbone"]].drop_duplicates().rename(
         columns={"backbone": "name"})
     choice = aggregate.choose_baseline(candidates, baseline)
-    summary = aggregate.add_deltas(summary, choice.weights_id)
+    paired, paired_notes = paired_verdicts(results, choice.weights_id) if results is not None else ({}, ())
+    summary = aggregate.add_deltas(summary, choice.weights_id, paired)
     chart_list, notes = build_charts(values, summary, choice.weights_id, frame)
+    notes = (*notes, *paired_notes)
     undeclared = tuple(aggregate.undeclared_metrics(summary))
     if undeclared:
         listed = ", ".join(f"{task} / {metric}" for task, metric in undeclared)
@@ -264,6 +286,6 @@ def write_report(results: str | Path, out: str | Path, baseline: str | None = No
     """Load ``results``, render, and write ``out`` (atomically, creating its folder)."""
     from ssld_core.atomic import atomic_write_text
 
-    context = build_context(load_frame(results), baseline=baseline, title=title)
+    context = build_context(load_frame(results), baseline=baseline, title=title, results=Path(results))
     atomic_write_text(Path(out), render_html(context))
     return context

@@ -91,3 +91,21 @@ def test_identical_predictions_from_two_files_are_delta_zero(tmp_path):
         assert record.ci95["knn3_top1"][0] <= record.metrics["knn3_top1"] <= record.ci95["knn3_top1"][1]
     (row,) = compare(tmp_path / "r", "a")
     assert row.backbone == "b" and row.delta == 0 and not row.significant and row.samples == 12
+
+
+def test_the_report_colours_only_the_real_difference_and_shows_each_interval(tmp_path):
+    from ssld_eval.records.frame import load_frame
+    from ssld_eval.report.render import build_context
+
+    rng = np.random.default_rng(1)
+    store = ResultStore(tmp_path)
+    base = rng.random(300) < 0.6
+    write_run(store, "baseline", base)
+    write_run(store, "better", base | (rng.random(300) < 0.75))
+    noisy = base.copy()
+    noisy[np.flatnonzero(~base)[:2]] = True  # two more right answers out of 300: not a real difference
+    write_run(store, "noisy", noisy)
+    context = build_context(load_frame(tmp_path), baseline="baseline", results=tmp_path)
+    cells = {row.backbone: row.cells[0] for table in context.tables for row in table.rows}
+    assert cells["better"].verdict == "better" and cells["noisy"].verdict == "better-weak"
+    assert "[" in cells["baseline"].value and "]" in cells["noisy"].value  # one run: its 95% interval
