@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from distill.recipe import Recipe, StudentConfig, TeacherConfig
+from ssld_core.provenance import sha256_file
 from ssld_core.sidecar import BackboneMeta, SidecarError
 
 NESTING_KEYS = ("state_dict", "model", "student")
@@ -29,13 +30,6 @@ _SHOWN = 10
 class CheckpointError(ValueError):
     """A weights file that cannot be read or does not match its architecture; the message names the keys."""
 
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def state_dict_sha256(state: Mapping[str, torch.Tensor]) -> str:

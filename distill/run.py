@@ -7,7 +7,6 @@ Work dir layout: ``student.safetensors``, ``student.json``, ``recipe.json`` (res
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,23 +27,10 @@ from distill.models import TeacherInfo, build_student, build_teacher, pretrained
 from distill.recipe import Recipe, config_differences, config_hash, load_recipe, semantic_config, with_overrides
 from distill.registry import get_method
 from distill.trainer import Trainer, evaluate
+from ssld_core.devices import resolve_device
 from ssld_core.inputs import parse_input_spec
 from ssld_core.provenance import git_sha, library_versions
 from ssld_core.sidecar import BackboneMeta, TeacherEntry
-
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
-
-def resolve_device(spec: str = "auto") -> torch.device:
-    """``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; an absent device is a clear error."""
-    if not _DEVICE_PATTERN.match(spec):
-        raise ValueError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N")
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {spec}: CUDA is not available on this machine")
-    return device
 
 
 def default_work_dir(recipe: Recipe) -> Path:

@@ -9,7 +9,6 @@ everything the next step depends on, so resuming from one continues exactly as t
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
@@ -42,6 +41,7 @@ from distill.distributed import DistInfo, any_process
 from distill.loader import EvalDataset, StepSampler, normalize, split_batch
 from distill.methods.base import Batch, DistillMethod
 from distill.recipe import Recipe, TrainConfig
+from ssld_core.devices import autocast
 
 CHECKPOINT_FORMAT = 1
 
@@ -65,10 +65,6 @@ def plan_stages(train: TrainConfig) -> list[Stage]:
         stages.append(Stage("finetune", 1, train.steps, train.finetune_steps, train.finetune_lr))
     return stages
 
-
-def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA; fp32 on CPU (no bf16 units there: autocast measured 6-34x slower)."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def make_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int, device: torch.device,

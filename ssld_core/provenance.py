@@ -4,6 +4,7 @@ libraries."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from functools import lru_cache
 from importlib import metadata
@@ -45,3 +46,12 @@ def _versions_once() -> tuple[tuple[str, str], ...]:
         except metadata.PackageNotFoundError:
             versions.append((name, "absent"))
     return tuple(versions)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes, read in chunks (weights files are hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ssld_core.atomic import atomic_write_text
+from ssld_core.provenance import sha256_file
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 MANIFEST = "manifest.json"
@@ -139,13 +140,6 @@ def _manifest_entries(root: Path, files: list[tuple[str, int, int]]) -> list[tup
     return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _digest(payload: object) -> str:
     return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()[:32]
@@ -200,7 +194,7 @@ def folder_identity(root: Path, cache_dir: Path | None = None) -> str:
         identity = _digest({"sha256": manifest})
     else:
         identity = _digest({"images": [[rel, size] for rel, size, _ in files if _is_image(rel)],
-                            "content": [[rel, _sha256(root / rel)] for rel, _, _ in files if not _is_image(rel)]})
+                            "content": [[rel, sha256_file(root / rel)] for rel, _, _ in files if not _is_image(rel)]})
     if cache_file is not None:
         atomic_write_text(cache_file, json.dumps({"root": str(root.resolve()), "identity": identity,
                                                   "signature": _signature(root, folders, files)}))

@@ -8,13 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+from ssld_core.provenance import sha256_file
 
 
 def canonical_hash(obj: Any) -> str:

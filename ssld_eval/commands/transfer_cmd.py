@@ -147,9 +147,9 @@ def _run(experiment: Experiment, config: TaskConfig, store: ResultStore, *, back
          cache_dir: Path, arch: str | None, pretrained: bool, allow_missing: Iterable[str], name: str | None,
          device: str, launcher: str, threads: int | None, overrides: dict[str, str]) -> ResultRecord:
     # Heavy imports only once we know there is work to do.
+    from ssld_core.devices import resolve_device
     from ssld_eval.backbones import BackboneSpecError, CheckpointMismatchError, load_backbone
     from ssld_eval.datasets import BadImagesError, DatasetLayoutError
-    from ssld_eval.devices import resolve_device
     from ssld_eval.features.threads import check_threads, run_threads
     from ssld_eval.tasks import get_task
     from ssld_eval.tasks.base import TaskContext

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ssld_core.provenance import sha256_file
 from ssld_eval.data import sources
 from ssld_eval.data.classification import (
     SplitCounts,
@@ -39,7 +40,6 @@ from ssld_eval.data.classification import (
     write_classification_set,
     write_flat_folder,
 )
-from ssld_eval.provenance import sha256_file
 
 BUILD_VERSION = 1
 SET_NAMES = ("fashion", "fashion_unlabeled", "animals", "digits", "coco", "ade", "teachers")

@@ -22,9 +22,9 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ssld_core.inputs import FIELDS, parse_input_spec
+from ssld_core.provenance import sha256_file
 from ssld_core.sidecar import BackboneMeta
 from ssld_eval.data.sources import package_dir
-from ssld_eval.provenance import sha256_file
 
 _SKIPPED = "num_batches_tracked"
 

@@ -25,8 +25,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from ssld_core.devices import autocast
 from ssld_eval.datasets.base import ImageSource
-from ssld_eval.devices import autocast
 from ssld_eval.features.threads import cpu_threads
 
 #: compile (CPU, "auto") from this many images on: compile time / per-image saving, measured on resnet50

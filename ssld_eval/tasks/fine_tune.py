@@ -39,10 +39,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ssld_core.devices import autocast
 from ssld_eval.backbones.loader import head_prefixes
 from ssld_eval.datasets import BadImagesError, load_dataset
 from ssld_eval.datasets.base import ConcatSource, ImageSource
-from ssld_eval.devices import autocast
 from ssld_eval.features.extract import DecodedImages, collate_decoded, default_workers, extract_features
 from ssld_eval.features.finite import non_finite_reason
 from ssld_eval.features.threads import cpu_threads

@@ -10,7 +10,6 @@ the sha256 recorded beside the file at its first download. Offline (no network, 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.request
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from ssld_core.atomic import atomic_write, atomic_write_text
+from ssld_core.provenance import sha256_file
 
 PREFIX = "zoo:"
 ENTRY_FIELDS = ("url", "arch", "paper", "description", "top1", "top1_source", "preprocessing", "sha256")
@@ -75,13 +75,6 @@ def local_path(item: ZooEntry) -> Path:
     return cache_dir() / item.name / item.filename
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _offline() -> bool:
     return any(os.environ.get(flag, "") not in ("", "0") for flag in ("HF_HUB_OFFLINE", "SSLD_EVAL_OFFLINE"))
@@ -91,7 +84,7 @@ def _check(item: ZooEntry, path: Path) -> Path:
     """``path`` when its sha256 is the published one, or the one recorded at its first download."""
     recorded = path.with_name(path.name + ".sha256")
     expected = item.sha256 or (recorded.read_text().strip() if recorded.is_file() else None)
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if expected is None:  # the file was put there by hand: record what it is from now on
         atomic_write_text(recorded, actual + "\n")
     elif actual != expected:

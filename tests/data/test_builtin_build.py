@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ssld_core.provenance import sha256_file
 from ssld_eval.data.builtin import SIZES, build_builtin, read_manifest
 from ssld_eval.data.classification import balanced_pick
 from ssld_eval.data.sources import ANIMAL_CLASSES, DIGIT_CLASSES, FASHION_CLASSES
-from ssld_eval.provenance import sha256_file
 
 
 def _quiet(_message: str) -> None:
