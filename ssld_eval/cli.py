@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("ssld_eval.data.cli", "build the built-in data sets and teachers"),
     "distill": ("ssld_eval.commands.distill_cmd", "distil a student backbone from a teacher"),
     "transfer": ("ssld_eval.commands.transfer_cmd", "evaluate a backbone on a downstream task"),
+    "list": ("ssld_eval.commands.list_cmd", "the registered tasks, distillation methods or data sets"),
     "zoo": ("ssld_eval.zoo.cli", "the papers' released models, --backbone zoo:NAME"),
     "inspect": ("ssld_eval.commands.inspect_cmd", "print the key audit of a checkpoint"),
     "export": ("ssld_eval.commands.export_cmd", "write a checkpoint's clean backbone as safetensors"),

@@ -37,3 +37,13 @@ def test_doctor_json_reports_working_mmcv_ops(capsys):
     assert report["mmcv_ops"] is True, report["problems"]
     assert report["torch"].startswith("2.14.1")
     assert code == 0, report["problems"]
+
+
+@pytest.mark.parametrize(("what", "expected"), [
+    ("tasks", {"linear-probe", "knn", "fine-tune", "coco-det", "ade20k-seg"}),
+    ("methods", {"ssld", "kd", "simreg", "scalekd", "supervised"}),
+    ("datasets", {"imagefolder", "animals", "digits", "fashion", "cifar10", "voc2007"}),
+])
+def test_list_prints_each_registry(capsys, what, expected):
+    assert cli.main(["list", what]) == 0
+    assert expected <= set(capsys.readouterr().out.split())
