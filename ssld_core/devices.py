@@ -1,4 +1,4 @@
-"""``--device auto|cpu|cuda[:N]`` for every command that computes.
+"""``--device auto|cpu|cuda[:N]`` for every command that computes (distill and transfer alike).
 
 CPU runs in fp32 with channels_last (this project's CPUs have no bf16 units: bf16 autocast measured 6-34x
 slower than fp32); bf16 autocast is used only on CUDA.

@@ -43,6 +43,7 @@ DATA_FOLDERS: Mapping[str, str] = MappingProxyType({
     "cars": "stanford_cars", "aircraft": "fgvc-aircraft-2013b", "voc2007": "VOCdevkit/VOC2007", "dtd": "dtd",
     "pets": "oxford-iiit-pet", "caltech101": "caltech101", "flowers102": "flowers-102",
     "coco": "coco", "ade20k": "ade/ADEChallengeData2016",
+    "imagenet": "",
 })
 #: the detection / segmentation sets: ``--data-root`` may name the set itself or the built-in folder
 MM_DATASETS = ("coco", "ade20k")

@@ -4,7 +4,9 @@
 2. fine-tune the built-in teacher (EfficientNet-Lite2, real ImageNet weights) on Fashion;
 3. distil a MobileNetV3-small student with every registered method, plus the supervised baseline;
 4. run every registered transfer task on each student (classification on animals and digits, COCO-format
-   detection and ADE20K-format segmentation with the CPU-sized ``smoke`` profile);
+   detection and ADE20K-format segmentation with the CPU-sized ``smoke`` profile), and the tasks that score
+   a backbone's own ImageNet classifier (``imagenet``, on the built-in mini val set of real photos) on the
+   built-in teachers: the students' heads predict Fashion's 10 classes;
 5. render the HTML comparison report.
 
 Every step skips finished work (data sets with their completion marker, distill runs with their
@@ -51,7 +53,12 @@ TRANSFER_PLAN: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "fine-tune": (("animals", "digits"), {"steps": "60", "warmup_steps": "5", "lr": "0.1", "scale_min": "0.8"}),
     "coco-det": (("coco",), {"profile": "smoke"}),
     "ade20k-seg": (("ade20k",), {"profile": "smoke"}),
+    "imagenet": (("imagenet",), {}),
 }
+#: tasks run on the built-in teachers (their own ImageNet-1k classifiers) instead of the students
+ON_TEACHERS = frozenset({"imagenet"})
+#: data set -> its --data-root under the built-in folder, where that is not the folder itself
+DATA_SUBFOLDERS = {"imagenet": "imagenet"}
 
 
 @dataclass(frozen=True)
@@ -139,20 +146,30 @@ def run_log(path: Path) -> Iterator[None]:
         yield
 
 
+def teachers(data: Path) -> dict[str, Path]:
+    """The built-in teachers (``ssld-eval data builtin``), by architecture."""
+    from ssld_eval.data.teachers import TEACHERS
+
+    return {t.arch: data / "teachers" / f"{t.arch}.safetensors" for t in TEACHERS}
+
+
 def transfer_all(students: dict[str, Path], paths: DemoPaths, device: str, progress: Progress) -> list[str]:
-    """Every registered task on every student; returns the failed runs (they are in the report too)."""
+    """Every registered task on every student (the :data:`ON_TEACHERS` tasks on the built-in teachers);
+    returns the failed runs (they are in the report too)."""
     from ssld_eval.commands.transfer_cmd import TransferError, transfer
     from ssld_eval.tasks import task_names
 
     failures: list[str] = []
     for task, (datasets, overrides) in demo_plan(task_names()).items():
+        backbones = teachers(paths.data) if task in ON_TEACHERS else students
         for dataset in datasets:
-            for name, run_dir in students.items():
+            for name, run_dir in backbones.items():
                 label = f"{task} {dataset} {name}"
                 log = paths.logs / f"{task}_{dataset}_{name}.log"
+                data_root = paths.data / DATA_SUBFOLDERS.get(dataset, "")
                 try:
                     with run_log(log):
-                        record = transfer(str(run_dir), task, dataset, data_root=paths.data,
+                        record = transfer(str(run_dir), task, dataset, data_root=data_root,
                                           results=paths.results, cache_dir=paths.work / "features",
                                           overrides=overrides, name=name, device=device, skip_existing=True)
                 except TransferError as exc:
@@ -174,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
     paths = DemoPaths.under(args.out, args.data, args.work_dir)
     from ssld_eval.tasks import task_names
 
-    transfers = sum(len(datasets) for datasets, _ in demo_plan(task_names()).values()) * len(STUDENT_RECIPES)
+    transfers = sum(len(datasets) * (len(teachers(paths.data)) if task in ON_TEACHERS else len(STUDENT_RECIPES))
+                    for task, (datasets, _) in demo_plan(task_names()).items())
     progress = Progress(total=1 + 1 + len(STUDENT_RECIPES) + transfers + 1)
     build_builtin(paths.data, seed=0, size=args.size)
     progress.step(f"built-in data ({args.size}) in {paths.data}")

@@ -3,10 +3,12 @@
 Why not ``timm``'s ``checkpoint_path`` or mmengine's ``init_cfg``: both load with ``strict=False`` in
 practice (mmengine always; timm's ``features_only`` path drops keys), so a checkpoint saved under a
 ``module.`` / ``student.`` prefix silently trains from random init and reports a low but believable score.
-Here the usual wrappers are stripped explicitly, classifier heads are dropped by name, and every other
-mismatch is an error naming the keys. Pickles are read only with ``weights_only=True``. A tensor holding
-NaN/Inf is refused at read time, naming it: such weights would otherwise flow through to features that
-normalise into garbage and a believable-looking score.
+Here the usual wrappers are stripped explicitly, classifier heads are dropped by name (unless the caller
+keeps the head, ``keep_head=True``, for a task that scores the backbone's own classifier: a checkpoint
+without one is then :class:`HeadlessCheckpointError`), and every other mismatch is an error naming the
+keys. Pickles are read only with ``weights_only=True``. A tensor holding NaN/Inf is refused at read time,
+naming it: such weights would otherwise flow through to features that normalise into garbage and a
+believable-looking score.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint's keys do not match the architecture; the message names the keys."""
 
 
+class HeadlessCheckpointError(CheckpointMismatchError):
+    """The classifier was asked for (``keep_head=True``) and the checkpoint has none: a headless backbone."""
+
+
 class NonFiniteWeightsError(CheckpointMismatchError):
     """A checkpoint holds NaN/Inf values; the message names the tensors. A subclass of
     :class:`CheckpointMismatchError` so that every command that refuses a bad checkpoint refuses this too."""
@@ -87,7 +93,8 @@ class KeyAudit:
 
 @dataclass
 class LoadedBackbone:
-    """A timm model without its classifier (``num_classes=0``), and where its weights came from."""
+    """A timm model without its classifier (``num_classes=0``; with it when loaded with ``keep_head=True``),
+    and where its weights came from."""
 
     model: nn.Module
     arch: str
@@ -195,11 +202,14 @@ def load_state_dict_strictly(
     arch: str,
     allow_missing: Iterable[str] = (),
 ) -> KeyAudit:
-    """Load ``state_dict`` into a headless ``model``; raise naming any key that does not fit.
+    """Load ``state_dict`` into ``model``; raise naming any key that does not fit.
 
     The namespace (wrapper prefix) is the one under which most keys match the model; keys under another
-    namespace (a ``teacher.`` copy, a momentum encoder) are counted, never loaded. Classifier keys are
-    dropped. Missing keys are an error unless a pattern of ``allow_missing`` matches them.
+    namespace (a ``teacher.`` copy, a momentum encoder) are counted, never loaded. Classifier keys that a
+    headless ``model`` has no place for are dropped. Missing keys are an error unless a pattern of
+    ``allow_missing`` matches them; a ``model`` built with its classifier must find the classifier's keys in
+    ``state_dict`` (:class:`HeadlessCheckpointError`), whatever ``allow_missing`` says: a random head would
+    score as if it were the checkpoint's.
     """
     model_keys = set(model.state_dict())
     groups: dict[str, dict[str, torch.Tensor]] = {}
@@ -216,10 +226,18 @@ def load_state_dict_strictly(
 
     patterns = [re.compile(p) for p in (*ALWAYS_ALLOWED_MISSING, *allow_missing)]
     missing = model_keys - set(chosen)
+    where = f"{source} (arch {arch}, namespace {namespace or '<none>'!r})"
+    has_head = bool(heads) and bool(getattr(model, "num_classes", 0))  # built with its classifier (keep_head)
+    head_missing = sorted(k for k in missing if has_head and k.startswith(heads))
+    if head_missing:
+        raise HeadlessCheckpointError(
+            f"{where}: the checkpoint has no classifier ({len(head_missing)} classifier key(s) missing: "
+            f"{_shown(head_missing)}): it is a headless backbone (e.g. written by 'ssld-eval export'); scoring "
+            "the backbone's own classifier needs the checkpoint it was trained as, head included"
+        )
     allowed = {k for k in missing if any(p.search(k) for p in patterns)}
     missing -= allowed
     unexpected = set(chosen) - model_keys
-    where = f"{source} (arch {arch}, namespace {namespace or '<none>'!r})"
     if missing or unexpected:
         parts = []
         if missing:
@@ -265,13 +283,30 @@ def _resolve_checkpoint(spec: str, arch: str | None) -> tuple[Path, str, Backbon
     return path, arch, meta, sidecar
 
 
-def create_headless(arch: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
+def _require_timm_name(arch: str) -> None:
     if arch not in timm.list_models() and not timm.is_model(arch):
         raise BackboneSpecError(f"{arch!r} is not a timm model name (see timm.list_models())")
+
+
+def create_headless(arch: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    _require_timm_name(arch)
     return timm.create_model(arch, pretrained=pretrained, num_classes=0, **kwargs)
 
 
-def _load_converted(path: Path, arch: str, allow_missing: Iterable[str], weights_id: str | None) -> LoadedBackbone:
+def create_model(arch: str, *, keep_head: bool = False, num_classes: int | None = None, pretrained: bool = False,
+                 **kwargs: Any) -> nn.Module:
+    """:func:`create_headless`, or with ``keep_head`` the model with its classifier: ``num_classes`` outputs
+    (a sidecar's), else timm's default for the architecture (1000 for ImageNet-1k models)."""
+    if not keep_head:
+        return create_headless(arch, pretrained=pretrained, **kwargs)
+    _require_timm_name(arch)
+    if num_classes is not None:
+        kwargs = {**kwargs, "num_classes": num_classes}
+    return timm.create_model(arch, pretrained=pretrained, **kwargs)
+
+
+def _load_converted(path: Path, arch: str, allow_missing: Iterable[str], weights_id: str | None,
+                    keep_head: bool = False) -> LoadedBackbone:
     """A checkpoint of another framework (``--arch SOURCE:NAME``, :mod:`ssld_eval.backbones.converted`)."""
     if not path.is_file():
         raise BackboneSpecError(f"{path}: checkpoint file not found")
@@ -280,7 +315,7 @@ def _load_converted(path: Path, arch: str, allow_missing: Iterable[str], weights
     except ConversionError as exc:
         raise BackboneSpecError(str(exc)) from exc
     refuse_non_finite(converted.state_dict, str(path))
-    model = create_headless(converted.timm_name)
+    model = create_model(converted.timm_name, keep_head=keep_head)
     audit = load_state_dict_strictly(model, converted.state_dict, source=str(path), arch=converted.timm_name,
                                      allow_missing=allow_missing)
     return LoadedBackbone(model=model, arch=converted.timm_name, audit=audit, meta=converted.meta,
@@ -295,16 +330,20 @@ def load_backbone(
     allow_missing: Iterable[str] = (),
     model_kwargs: Mapping[str, Any] | None = None,
     weights_id: str | None = None,
+    keep_head: bool = False,
 ) -> LoadedBackbone:
     """Load ``spec``: a timm name, a distill run dir, ``student.safetensors``, or a checkpoint + ``arch``.
     ``weights_id``: the caller's :func:`~ssld_eval.provenance.weights_id_for_spec` of ``spec`` when it has
-    one already (``transfer`` computes it for the record key), so that a large file is hashed once."""
+    one already (``transfer`` computes it for the record key), so that a large file is hashed once.
+    ``keep_head``: build the model with its classifier (the sidecar's ``num_classes`` outputs, else timm's
+    default) and load the checkpoint's classifier into it; a checkpoint without one raises
+    :class:`HeadlessCheckpointError`. A timm name gets timm's head (random unless ``pretrained``)."""
     kwargs = dict(model_kwargs or {})
     looks_like_path = Path(spec).exists() or spec.endswith(CHECKPOINT_SUFFIXES) or "/" in spec
     if not looks_like_path:
         if arch and arch != spec:
             raise BackboneSpecError(f"--backbone {spec} is a model name; --arch {arch} would contradict it")
-        model = create_headless(spec, pretrained=pretrained, **kwargs)
+        model = create_model(spec, keep_head=keep_head, pretrained=pretrained, **kwargs)
         weights_id = weights_id or weights_id_for_spec(spec, pretrained)
         if pretrained:  # downloaded weights are read by timm, not read_state_dict: check them here
             refuse_non_finite(model.state_dict(), weights_id)
@@ -316,11 +355,11 @@ def load_backbone(
     except ConversionError as exc:
         raise BackboneSpecError(str(exc)) from exc
     if foreign:
-        return _load_converted(Path(spec), str(arch), allow_missing, weights_id)
+        return _load_converted(Path(spec), str(arch), allow_missing, weights_id, keep_head)
     path, arch, meta, sidecar = _resolve_checkpoint(spec, arch)
     # the sidecar's timm kwargs (e.g. a ViT student's img_size) rebuild the model it was trained as
     kwargs = {**(meta.model_kwargs if meta else {}), **kwargs}
-    model = create_headless(arch, **kwargs)
+    model = create_model(arch, keep_head=keep_head, num_classes=meta.num_classes if meta else None, **kwargs)
     audit = load_state_dict_strictly(
         model, read_state_dict(path), source=str(path), arch=arch, allow_missing=allow_missing
     )

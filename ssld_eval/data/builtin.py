@@ -8,6 +8,7 @@ Layout of ``DIR`` (``build_builtin(DIR, seed, size)``)::
     digits/{train,val,test}/<digit>/<nnnnn>.png    scikit-learn digits (transfer target)
     coco/{train2017,val2017}/*.jpg, coco/annotations/instances_{train,val}2017.json, coco/classes.json
     ade/ADEChallengeData2016/{images,annotations}/{training,validation}/ADE_*.{jpg,png}, ade/classes.json
+    imagenet/val/<wnid>/*.JPEG, imagenet/photos.json  real photos with beyond-doubt ImageNet-1k labels
     teachers/tf_efficientnet_lite{0,2}.{safetensors,json}
     manifest.json                                  every file's sha256 and size, seed, size, counts
 
@@ -42,7 +43,9 @@ from ssld_eval.data.classification import (
 )
 
 BUILD_VERSION = 1
-SET_NAMES = ("fashion", "fashion_unlabeled", "animals", "digits", "coco", "ade", "teachers")
+SET_NAMES = ("fashion", "fashion_unlabeled", "animals", "digits", "coco", "ade", "imagenet", "teachers")
+#: sets that draw nothing at random and have no size: built once, whatever the seed and size
+FIXED_SETS = ("imagenet", "teachers")
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "fashion": sources.FASHION_CLASSES,
     "animals": sources.ANIMAL_CLASSES,
@@ -90,6 +93,10 @@ class BuiltinManifest:
 
     def teacher(self, arch: str = "tf_efficientnet_lite0") -> Path:
         return self.root / "teachers" / f"{arch}.safetensors"
+
+    def imagenet(self) -> Path:
+        """The ``--data-root`` of ``--dataset imagenet`` for the mini val set (holds ``val/<wnid>/``)."""
+        return self.root / "imagenet"
 
     def classification(self, name: str) -> Path:
         """The ImageFolder root of ``fashion``, ``animals`` or ``digits`` (holds train/val/test)."""
@@ -187,6 +194,12 @@ def _build_composites(root: Path, seed: int, cfg: BuiltinSize, kind: str) -> dic
     return counts
 
 
+def _build_imagenet(root: Path, seed: int, cfg: BuiltinSize) -> dict[str, int]:
+    from ssld_eval.data.imagenet_mini import write_mini_val
+
+    return write_mini_val(root)
+
+
 def _build_teachers(root: Path, seed: int, cfg: BuiltinSize) -> dict[str, int]:
     from ssld_eval.data.teachers import convert_all
 
@@ -200,12 +213,13 @@ BUILDERS: dict[str, Callable[[Path, int, BuiltinSize], dict[str, int]]] = {
     "digits": _build_digits,
     "coco": lambda root, seed, cfg: _build_composites(root, seed, cfg, "coco"),
     "ade": lambda root, seed, cfg: _build_composites(root, seed, cfg, "ade"),
+    "imagenet": _build_imagenet,
     "teachers": _build_teachers,
 }
 
 
 def _signature(name: str, seed: int, size: str) -> dict[str, Any]:
-    if name == "teachers":  # the conversion draws nothing at random and has no size
+    if name in FIXED_SETS:  # the teachers' conversion and the ImageNet photos draw nothing and have no size
         return {"set": name, "version": BUILD_VERSION}
     return {"set": name, "seed": seed, "size": size, "version": BUILD_VERSION}
 

@@ -12,7 +12,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     builtin = actions.add_parser(
         "builtin",
-        help="write Fashion/Animal-MNIST and digits ImageFolders, COCO and ADE composites, the teachers",
+        help="write Fashion/Animal-MNIST and digits ImageFolders, COCO and ADE composites, an ImageNet-layout "
+        "mini val set of real photos, the teachers",
         description="Build the built-in data sets and teachers from packaged real images and weights "
         "(offline, deterministic per seed; finished sets are skipped on a re-run).",
     )

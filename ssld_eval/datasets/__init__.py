@@ -5,6 +5,8 @@
   ``flowers102``, with their official splits (torchvision's readers with ``download=False`` where
   torchvision has one);
 - ``imagefolder``: any ``DIR`` holding ``train/<class>/*`` and ``test/<class>/*`` (``val/`` optional);
+- ``imagenet``: ImageNet-1k, ``DIR/val/<wnid>/*`` (the test split) and optionally ``DIR/train/<wnid>/*``, with
+  the 1,000 wnids' canonical class indices (:mod:`ssld_eval.datasets.imagenet`);
 - the built-in sets ``fashion``, ``animals`` and ``digits`` (``ssld-eval data builtin``): ``--data-root`` is
   the built-in folder holding ``NAME/``; by default ``$SSLD_EVAL_DATA`` or ``data/builtin``.
 
@@ -74,10 +76,10 @@ def load_dataset(name: str, data_root: Path | None) -> ClassificationData:
 
 
 # Registration happens on import of the loader modules.
-from ssld_eval.datasets import folders, torchvision_sets  # noqa: E402
+from ssld_eval.datasets import folders, imagenet, torchvision_sets  # noqa: E402
 
 __all__ = [
     "DATASETS", "BadImagesError", "ClassificationData", "DatasetLayoutError", "DatasetSpec", "ImageSource",
-    "dataset_names", "folders", "get_dataset_spec", "load_dataset", "register_dataset",
+    "dataset_names", "folders", "get_dataset_spec", "imagenet", "load_dataset", "register_dataset",
     "torchvision_sets",
 ]

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from ssld_eval.datasets import ClassificationData, load_dataset
-from ssld_eval.datasets.base import BadImagesError
+from ssld_eval.datasets import ClassificationData, get_dataset_spec, load_dataset
+from ssld_eval.datasets.base import BadImagesError, DatasetLayoutError
 from ssld_eval.features.cache import FeatureCache, feature_key, weights_identity
 from ssld_eval.features.extract import Features, default_workers, extract_features
 from ssld_eval.features.finite import non_finite_reason
@@ -52,6 +52,11 @@ def compute_split_features(ctx: TaskContext, config: FeatureConfig) -> SplitFeat
         raise ValueError(f"compile={config.compile!r}: expected one of {COMPILE_CHOICES}")
     started = time.perf_counter()
     data = load_dataset(ctx.dataset, ctx.data_root)
+    absent = [split for split in ("train", "test") if split not in data.splits]
+    if absent:  # an ImageNet folder with val/ only (the built-in mini set) has no train split
+        raise DatasetLayoutError(f"{data.name}: the frozen-feature tasks need train and test splits; "
+                                 f"{data.files_root} has no {' or '.join(absent)} split; expected layout: "
+                                 f"{get_dataset_spec(ctx.dataset).layout}")
     transform = eval_transform(ctx.backbone, config.image_size)
     backbone = ctx.backbone
     common = {

@@ -30,7 +30,7 @@ SUFFIX = ".outcomes.npz"
 BOOTSTRAP_B = 1000
 BOOTSTRAP_SEED = 0
 #: the base metric names of classification outcomes, and the arrays each needs (after the metric's prefix)
-CLASSIFICATION = ("top1", "mean_per_class", "map11")
+CLASSIFICATION = ("top1", "top5", "mean_per_class", "map11")
 UNIT_TOLERANCE = 1e-6  # percent points: float32 scores vs float64 re-accumulation
 
 
@@ -81,7 +81,8 @@ def weighted_metric(metric: str, arrays: Mapping[str, np.ndarray]) -> tuple[Any,
     if parsed is None:
         return None
     prefix, base = parsed
-    needs = {"map11": (f"{prefix}scores", "targets")}.get(base, (f"{prefix}pred", "label"))
+    needs = {"map11": (f"{prefix}scores", "targets"), "top5": (f"{prefix}top5", "label")}.get(
+        base, (f"{prefix}pred", "label"))
     missing = [name for name in needs if name not in arrays]
     if missing:
         raise OutcomesError(f"metric {metric!r} needs outcome arrays {missing}; present: {sorted(arrays)}")
@@ -90,6 +91,8 @@ def weighted_metric(metric: str, arrays: Mapping[str, np.ndarray]) -> tuple[Any,
     pred, label = arrays[needs[0]], arrays[needs[1]]
     if base == "top1":
         return top1_metric(pred == label), None
+    if base == "top5":  # the label among the five highest scores
+        return top1_metric((pred == label[:, None]).any(axis=1)), None
     return mean_per_class_metric(label, pred), label
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from ssld_eval.records import ResultRecord, ResultStore
 from ssld_eval.records import outcomes as per_sample
 from ssld_eval.records.frame import setting_text
+from ssld_eval.report.aggregate import MIN_ID_PREFIX
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _baseline_id(records: Iterable[ResultRecord], name: str) -> str:
-    ids = sorted({r.weights_id for r in records if r.backbone == name or r.weights_id.startswith(name)})
-    if len(ids) != 1:
-        known = sorted({r.backbone for r in records})
-        raise CompareError(f"--baseline {name!r} names {len(ids)} backbones ({ids}); display names: {known}")
-    return ids[0]
+    """The weights id ``name`` means: a weights id, a display name, or a weights id prefix of at least
+    :data:`~ssld_eval.report.aggregate.MIN_ID_PREFIX` characters, tried in that order (as the report does)."""
+    records = list(records)
+    ids = sorted({r.weights_id for r in records})
+    for found in ([w for w in ids if w == name], sorted({r.weights_id for r in records if r.backbone == name}),
+                  [w for w in ids if len(name) >= MIN_ID_PREFIX and w.startswith(name)]):
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise CompareError(f"--baseline {name!r} is ambiguous: it names {len(found)} weights ({found})")
+    raise CompareError(f"--baseline {name!r} names no backbone; display names: {sorted({r.backbone for r in records})}")
 
 
 def _aligned(store: ResultStore, records: list[ResultRecord], order: np.ndarray | None) -> tuple[list[dict], str]:

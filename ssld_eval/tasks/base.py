@@ -61,6 +61,8 @@ class Task:
     metric_directions: ClassVar[Mapping[str, str]] = {}
     Config: ClassVar[type[TaskConfig]] = TaskConfig
     kind: ClassVar[str] = "classification"  # or "detection", "segmentation"
+    #: the task scores the backbone's own classifier: ``transfer`` loads it with its head (``keep_head=True``)
+    keeps_head: ClassVar[bool] = False
 
     def run(self, ctx: TaskContext, config: TaskConfig) -> TaskResult:
         raise NotImplementedError

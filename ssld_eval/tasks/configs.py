@@ -104,6 +104,19 @@ class FineTuneConfig(TaskConfig):
 
 
 @dataclass(frozen=True)
+class ImagenetConfig(TaskConfig):
+    """The backbone's own ImageNet-1k classifier on ImageNet's validation images (task ``imagenet``)."""
+
+    execution_only: ClassVar[frozenset[str]] = frozenset({"batch_size", "workers"})
+
+    image_size: int | None = None  # crop side; default: the weights' own input description (sidecar's, else timm's)
+    precision: str = "fp32"  # fp32, or bf16 (autocast on CUDA only; CPU always runs fp32)
+    batch_size: int = 64
+    workers: int = -1  # DataLoader workers; -1: none on <= 2 CPUs, else min(8, CPUs / 2)
+    fail_on_bad_images: bool = False  # an undecodable image is an error instead of being excluded and listed
+
+
+@dataclass(frozen=True)
 class MMTaskConfig(TaskConfig):
     """What ``--set`` may change in a detection / segmentation run; ``None`` keeps the profile's value."""
 
@@ -141,6 +154,7 @@ TASK_CONFIGS: Mapping[str, type[TaskConfig]] = MappingProxyType({
     "fine-tune": FineTuneConfig,
     "coco-det": CocoDetConfig,
     "ade20k-seg": Ade20kSegConfig,
+    "imagenet": ImagenetConfig,
 })
 
 

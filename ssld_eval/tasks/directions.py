@@ -35,6 +35,7 @@ METRIC_DIRECTIONS: Mapping[str, Mapping[str, Direction]] = MappingProxyType({
     "knn": MappingProxyType({f"knn{K}_{name}": way for name, way in _CLASSIFICATION.items()}),
     "coco-det": MappingProxyType(dict(_COCO)),
     "ade20k-seg": MappingProxyType({"mIoU": HIGHER, "mAcc": HIGHER, "aAcc": HIGHER}),
+    "imagenet": MappingProxyType({"top1": HIGHER, "top5": HIGHER}),
 })
 
 

@@ -33,8 +33,8 @@ def folder(root: Path, layout: dict[str, dict[str, int]], size: int = 16) -> Pat
     return root
 
 
-def test_registry_has_the_twelve_literature_sets_builtins_and_imagefolder():
-    assert set(LITERATURE) | {"imagefolder", "fashion", "animals", "digits"} == set(dataset_names())
+def test_registry_has_the_twelve_literature_sets_builtins_imagefolder_and_imagenet():
+    assert set(LITERATURE) | {"imagefolder", "imagenet", "fashion", "animals", "digits"} == set(dataset_names())
     metrics = {name: get_dataset_spec(name).metric for name in LITERATURE}
     assert {n for n, m in metrics.items() if m == "mean_per_class"} == {"aircraft", "pets", "caltech101", "flowers102"}
     assert metrics["voc2007"] == "map11"
