@@ -79,7 +79,7 @@ def test_segmentation_image_without_labels_is_named(data_copy: Path, tmp_path: P
 def test_data_root_may_name_the_builtin_folder_or_the_set(builtin_tiny: Path, tmp_path: Path) -> None:
     """``--data-root`` works as for the classification sets (the built-in folder holding coco/ and ade/), names
     the set itself, or names a user's real COCO (no classes.json: mmdet's 80 classes)."""
-    from ssld_eval.mm.data import locate_root
+    from ssld_eval.data_identity import locate_root
     from ssld_eval.tasks.coco_det import coco_classes
 
     ade = builtin_tiny / "ade" / "ADEChallengeData2016"
