@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ssld_core.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, raised_by_us
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, type=Path, help="recipe YAML, e.g. configs/distill/kd/....yaml")
@@ -36,9 +38,14 @@ def run(args: argparse.Namespace) -> int:
         work_dir = run_recipe(args.config, args.work_dir, overrides=args.overrides, device=args.device,
                               resume=args.resume, on_bad_image=args.on_bad_image,
                               progress=False if args.no_progress else None)
-    except (RecipeError, DataError, CheckpointError, CacheMismatchError, NonFiniteError,
-            FileNotFoundError, FileExistsError, ValueError) as exc:
+    except NonFiniteError as exc:  # the run diverged: it failed, the input was fine
+        print(f"failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (RecipeError, DataError, CheckpointError, CacheMismatchError, FileNotFoundError, FileExistsError,
+            ValueError) as exc:
+        if not raised_by_us(exc):
+            raise  # a bug inside torch or timm: its traceback, exit 1
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     print(work_dir / "student.safetensors")
-    return 0
+    return EXIT_OK

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ssld_core.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, raised_by_us
 from ssld_eval.commands import ARCH_HELP
 from ssld_eval.config import ConfigError, parse_set_args
 from ssld_eval.provenance import canonical_hash, weights_id_for_spec
@@ -162,6 +163,8 @@ def _run(experiment: Experiment, config: TaskConfig, store: ResultStore, *, back
         loaded = load_backbone(backbone, arch=arch, pretrained=pretrained, allow_missing=allow_missing,
                                weights_id=experiment.weights_id, keep_head=task_obj.keeps_head)
     except (BackboneSpecError, CheckpointMismatchError, ValueError) as exc:
+        if not raised_by_us(exc):
+            raise  # a bug inside torch or timm keeps its traceback (exit 1), never "error: ..." (exit 2)
         raise TransferError(str(exc)) from exc
     work_dir = store.root / "work" / experiment.key
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -224,8 +227,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ConfigError, TransferError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     path = ResultStore(args.results).path_for(record.key)
     print(json.dumps({"record": str(path), "status": record.status, "metrics": record.metrics,
                       "reason": record.reason}))
-    return 0 if record.status == "complete" else 1
+    return EXIT_OK if record.status == "complete" else EXIT_FAILED
