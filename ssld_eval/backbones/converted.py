@@ -1,25 +1,47 @@
 """``--arch SOURCE:NAME``: checkpoints in another framework's format, converted to timm as they are loaded.
 
-The source architecture is named the source's way, so that a released file's own name tells the user what
-to pass: ``--arch paddleclas:ResNet50_vd`` for ``ResNet50_vd_ssld_pretrained.pdparams`` (PaddleClas's builder
-name; ``transfer --help`` lists them). The converted weights are loaded into the timm model that reproduces
-the source network (:mod:`ssld_eval.converters`), with the same strict key audit as every checkpoint, and
-carry the source's own input pipeline as their ``data_config``. ``ssld-eval export`` writes the converted
-backbone as safetensors with a sidecar naming the timm model, so that it then loads with no ``--arch``.
+The source architecture is named the source's way, so that a released file's own name or its project's
+README tells the user what to pass (``transfer --help`` lists them; a wrong NAME lists the supported ones):
+
+- ``paddleclas:NAME``: PaddleClas's builder name, e.g. ``paddleclas:ResNet50_vd`` for
+  ``ResNet50_vd_ssld_pretrained.pdparams`` (:mod:`ssld_eval.converters.paddleclas`).
+- ``scalekd:NAME``: ScaleKD's model-zoo column, lower-cased: ``resnet50`` (ResNet-50, either training
+  strategy: ResNetV1d -> timm ``resnet50d`` or ResNet -> ``resnet50``, told apart by the stem's keys),
+  ``vit_s16``, ``vit_b16``, ``swin_t``, ``convnext_t``, ``mixer_s16``, ``mixer_b16``; the raw distiller
+  checkpoint or the output of ScaleKD's ``pth_transfer.py`` (:mod:`ssld_eval.converters.scalekd`).
+- ``simreg:NAME``: SimReg's own ``--arch`` values ``resnet18``, ``resnet50``, ``mobilenet`` (MobileNetV2);
+  the student encoder of a ``main.py`` checkpoint (:mod:`ssld_eval.converters.simreg`).
+
+The converted weights are loaded into the timm model that reproduces the source network (plain timm or a
+name registered by :mod:`ssld_eval.converters`, so that the timm name alone rebuilds it), with the same
+strict key audit as every checkpoint, and carry the source's own input pipeline as their ``data_config``.
+``ssld-eval export`` writes the converted backbone as safetensors with a sidecar naming the timm model, so
+that it then loads with no ``--arch``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ssld_core.inputs import parse_input_spec
 from ssld_core.sidecar import BackboneMeta
-from ssld_eval.converters import PADDLECLAS_ARCHS, PaddleCheckpointError, convert_paddleclas
+from ssld_eval.converters import (
+    PADDLECLAS_ARCHS,
+    SCALEKD_ARCHS,
+    SIMREG_ARCHS,
+    PaddleCheckpointError,
+    TorchCheckpointError,
+    convert_paddleclas,
+    convert_scalekd,
+    convert_simreg,
+)
 
-SOURCES = {"paddleclas": PADDLECLAS_ARCHS}
+SOURCES = {"paddleclas": PADDLECLAS_ARCHS, "scalekd": SCALEKD_ARCHS, "simreg": SIMREG_ARCHS}
 
 
 class ConversionError(ValueError):
@@ -47,18 +69,40 @@ def source_arch(arch: str | None) -> tuple[str, str] | None:
     return source, name
 
 
+# one source's conversion: (timm name, state dict, data config in timm shape, provenance details)
+_Result = tuple[str, Mapping[str, torch.Tensor], Mapping[str, Any], Mapping[str, Any]]
+
+
+def _paddleclas(path: Path, name: str) -> _Result:
+    converted = convert_paddleclas(path, name)
+    return converted.timm_name, converted.state_dict, converted.data_config, {"naming": converted.naming}
+
+
+def _torch_source(convert_fn: Callable[[Path, str], Any]) -> Callable[[Path, str], _Result]:
+    def run(path: Path, name: str) -> _Result:
+        converted = convert_fn(path, name)
+        return converted.timm_name, converted.state_dict, converted.data_config, dict(converted.details)
+    return run
+
+
+_CONVERTERS: dict[str, Callable[[Path, str], _Result]] = {
+    "paddleclas": _paddleclas,
+    "scalekd": _torch_source(convert_scalekd),
+    "simreg": _torch_source(convert_simreg),
+}
+
+
 def convert(path: Path, arch: str) -> Converted:
     """Read ``path`` as a checkpoint of ``arch`` (``SOURCE:NAME``) and convert it to a timm state dict."""
     parsed = source_arch(arch)
     if parsed is None:
         raise ConversionError(f"{arch!r} names no source framework")
-    _, name = parsed
+    source, name = parsed
     try:
-        converted = convert_paddleclas(path, name)
-    except PaddleCheckpointError as exc:
+        timm_name, state_dict, data_config, details = _CONVERTERS[source](path, name)
+    except (PaddleCheckpointError, TorchCheckpointError) as exc:
         raise ConversionError(str(exc)) from exc
-    inputs = parse_input_spec(dict(converted.data_config), f"the {arch} converter's input description",
-                              source="converter")
-    meta = BackboneMeta(arch=converted.timm_name, kind="converted", data_config=inputs,
-                        provenance={"source": str(path), "source_arch": arch, "naming": converted.naming})
-    return Converted(converted.timm_name, dict(converted.state_dict), meta)
+    inputs = parse_input_spec(dict(data_config), f"the {arch} converter's input description", source="converter")
+    meta = BackboneMeta(arch=timm_name, kind="converted", data_config=inputs,
+                        provenance={"source": str(path), "source_arch": arch, **details})
+    return Converted(timm_name, dict(state_dict), meta)
