@@ -76,6 +76,8 @@ def _assert_logits_match(model: torch.nn.Module, reference: Path, arch: str) -> 
         print(f"{arch} @ {size}px: max |diff| {diff:.3g}, logit scale {scale:.3g}, relative {diff / scale:.3g}")
         assert np.abs(expected[0] - expected[1]).max() > 0.05 * scale, f"{arch}: reference logits ignore the input"
         assert diff <= RELATIVE_TOLERANCE * scale, f"{arch} @ {size}px: max |diff| {diff:.3g}, scale {scale:.3g}"
+        top5 = (np.argsort(-expected, axis=1)[:, :5], np.argsort(-actual, axis=1)[:, :5])
+        assert (top5[0] == top5[1]).all(), f"{arch} @ {size}px: top-5 order differs: {top5}"
 
 
 @pytest.mark.parametrize("arch", PADDLECLAS_ARCHS)
@@ -154,3 +156,23 @@ def test_a_wrong_paddleclas_name_lists_the_supported_ones(reference: Path):
         load_backbone(str(reference / "ResNet50_vd.pdparams"), arch="paddleclas:ResNet50")
     with pytest.raises(BackboneSpecError, match="unknown source 'paddle'"):
         load_backbone(str(reference / "ResNet50_vd.pdparams"), arch="paddle:ResNet50_vd")
+
+
+@pytest.mark.mm
+def test_a_converted_mobilenetv3_runs_detection_segmentation_and_a_probe(reference: Path, builtin_tiny: Path,
+                                                                          tmp_path, monkeypatch) -> None:
+    """A PaddleClas MobileNetV3 (registered timm model with feature_info) is a backbone like any other: the
+    smoke detection and segmentation recipes and the linear probe take it, with every weight loaded."""
+    from ssld_eval.commands.transfer_cmd import transfer
+
+    monkeypatch.setenv("SSLD_EVAL_DATA", str(builtin_tiny))
+    smoke = {"profile": "smoke", "max_iters": "2", "batch_size": "2"}
+    for task, dataset, overrides, primary in (("coco-det", "coco", smoke, "box_AP"),
+                                              ("ade20k-seg", "ade20k", smoke, "mIoU"),
+                                              ("linear-probe", "digits", {"image_size": "64", "num_l2": "5"}, "top1")):
+        record = transfer(str(reference / "MobileNetV3_small_x1_0.pdparams"), task, dataset,
+                          arch="paddleclas:MobileNetV3_small_x1_0", results=tmp_path / "r", cache_dir=tmp_path / "c",
+                          overrides=overrides)
+        assert record.status == "complete", record.reason
+        assert primary in record.metrics and record.arch == "paddle_mobilenetv3_small_100"
+        assert record.key_audit["matched"] == record.key_audit["expected"] > 0
