@@ -16,14 +16,19 @@ from typing import Any
 
 import timm
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from distill.recipe import Recipe, StudentConfig, TeacherConfig
+from ssld_core.checkpoints import (
+    KNOWN_WRAPPERS,
+    CheckpointMismatchError,
+    head_prefixes,
+    load_state_dict_strictly,
+    read_state_dict,
+)
 from ssld_core.provenance import sha256_file
 from ssld_core.sidecar import BackboneMeta, SidecarError
 
-NESTING_KEYS = ("state_dict", "model", "student")
 _SHOWN = 10
 
 
@@ -43,38 +48,12 @@ def state_dict_sha256(state: Mapping[str, torch.Tensor]) -> str:
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file or a weights-only pickle (``state_dict``/``model`` nesting allowed)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: weights file not found")
-    if path.suffix == ".safetensors":
-        try:
-            return load_file(str(path))
-        except Exception as exc:  # safetensors raises its own SafetensorError
-            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
+    """Tensors of a ``.safetensors`` file or a weights-only pickle (nesting keys allowed, NaN/Inf refused):
+    :func:`ssld_core.checkpoints.read_state_dict`, the reader ``--backbone`` uses."""
     try:
-        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError for a disallowed global, RuntimeError for a truncated file
-        first_line = str(exc).splitlines()[0] if str(exc) else ""
-        raise CheckpointError(
-            f"{path}: refused or unreadable as a weights-only checkpoint ({type(exc).__name__}: {first_line}); "
-            "pickles are loaded with weights_only=True and never executed: save it as safetensors instead"
-        ) from exc
-    while isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
-        nested = next((obj[k] for k in NESTING_KEYS if isinstance(obj.get(k), Mapping)), None)
-        if nested is None:
-            raise CheckpointError(f"{path}: no tensors found; top-level keys {sorted(obj)[:_SHOWN]}")
-        obj = nested
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
-    return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-
-
-def classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
-    """Module names of timm's classifier(s) (``fc``, ``classifier``, ``head.fc`` ...) as key prefixes."""
-    classifier = getattr(model, "pretrained_cfg", {}).get("classifier") or ()
-    names = (classifier,) if isinstance(classifier, str) else tuple(classifier)
-    return tuple(f"{name}." for name in names)
+        return read_state_dict(path)
+    except CheckpointMismatchError as exc:
+        raise CheckpointError(str(exc)) from exc
 
 
 def _shown(keys: list[str]) -> str:
@@ -93,7 +72,7 @@ def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str
     else may differ.
     """
     expected = model.state_dict()
-    heads = classifier_prefixes(model)
+    heads = head_prefixes(model)
     dropped = []
     if reset_classifier:
         for key in [k for k in state if k.startswith(heads) and k in expected]:
@@ -152,13 +131,13 @@ class TeacherInfo:
 
 
 def _classifier_classes(arch: str, state: Mapping[str, torch.Tensor], kwargs: dict[str, Any]) -> int | None:
-    """The class count of a checkpoint's classifier, None when it holds no classifier."""
+    """The class count of a checkpoint's classifier (under any wrapper prefix), None when it holds none."""
     with torch.device("meta"):
         probe = timm.create_model(arch, **kwargs)
-    for prefix in classifier_prefixes(probe):
-        weight = state.get(f"{prefix}weight")
-        if weight is not None:
-            return int(weight.shape[0])
+    for prefix in head_prefixes(probe):
+        for key, weight in state.items():
+            if key == f"{prefix}weight" or (key.endswith(f".{prefix}weight") and key.startswith(KNOWN_WRAPPERS)):
+                return int(weight.shape[0])
     return None
 
 
@@ -198,10 +177,16 @@ def resolve_teacher(cfg: TeacherConfig, recipe: Recipe, where: str = "teacher") 
 
 
 def build_teacher(info: TeacherInfo, where: str = "teacher") -> nn.Module:
-    """The frozen teacher in eval mode; its weights are loaded strictly (no classifier reset)."""
+    """The frozen teacher in eval mode, loaded by the loader ``--backbone`` uses
+    (:func:`ssld_core.checkpoints.load_state_dict_strictly`): a ``module.encoder_q.`` MoCo checkpoint loads as
+    it is (its momentum encoder and queue are counted, not loaded), every other mismatch is an error."""
     model = timm.create_model(info.arch, **info.model_kwargs, num_classes=info.num_classes, pretrained=info.pretrained)
     if info.weights_path is not None:
-        load_strict(model, read_weights(info.weights_path), f"{where} checkpoint {info.weights_path}", info.arch)
+        try:
+            load_state_dict_strictly(model, read_weights(info.weights_path),
+                                     source=f"{where} checkpoint {info.weights_path}", arch=info.arch)
+        except CheckpointMismatchError as exc:
+            raise CheckpointError(str(exc)) from exc
     return model.eval().requires_grad_(False)
 
 

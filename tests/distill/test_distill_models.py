@@ -55,8 +55,8 @@ def test_teacher_whose_keys_do_not_match_is_refused_naming_them(tiny_data: Path,
     teacher = {"arch": "test_efficientnet", "checkpoint": str(tmp_path / "t.safetensors")}
     recipe = recipe_from_dict(tiny_recipe(tiny_data, method="kd", teacher=teacher))
     info = resolve_teacher(recipe.teacher[0], recipe)
-    expected = (r"teacher checkpoint .*t\.safetensors does not match timm 'test_efficientnet': "
-                r"missing keys \['blocks.*unexpected keys \['conv1\.0\.weight'")
+    expected = (r"teacher checkpoint .*t\.safetensors \(arch test_efficientnet, namespace '<none>'\): \d+ missing "
+                r"key\(s\): blocks.*unexpected key\(s\): .*conv1\.0\.weight")
     with pytest.raises(CheckpointError, match=expected):
         build_teacher(info)
 
@@ -81,3 +81,21 @@ def test_teacher_class_count_is_read_from_its_checkpoint(tmp_path: Path) -> None
     recipe = recipe_from_dict(tiny_recipe(tmp_path))
     info = resolve_teacher(TeacherConfig(arch="test_efficientnet", checkpoint=str(tmp_path / "t.safetensors")), recipe)
     assert info.num_classes == 5 and len(info.weights_sha256) == 64
+
+
+def test_a_moco_prefixed_teacher_loads_with_the_backbone_loader(tmp_path):
+    """``module.encoder_q.*`` with its momentum encoder and queue beside it (MoCo v2, the SimReg teacher):
+    it loads as ``--backbone`` loads it, without converting keys by hand."""
+    import timm
+    import torch
+
+    from distill.models import TeacherInfo, build_teacher
+
+    net = timm.create_model("resnet18", num_classes=0)
+    state = {f"module.encoder_q.{k}": v for k, v in net.state_dict().items()}
+    state.update({f"module.encoder_k.{k}": torch.zeros_like(v) for k, v in net.state_dict().items()})
+    state["module.queue"] = torch.randn(128, 8)
+    path = tmp_path / "moco_v2.pth"
+    torch.save({"state_dict": state, "epoch": 200}, path)
+    teacher = build_teacher(TeacherInfo("resnet18", 0, "x", str(path), False))
+    assert torch.equal(teacher.state_dict()["layer4.1.conv2.weight"], net.state_dict()["layer4.1.conv2.weight"])
