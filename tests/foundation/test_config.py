@@ -24,9 +24,9 @@ def test_overrides_are_parsed_and_typed():
     ("items", "message"),
     [
         (["lrr=1"], "unknown key(s) ['lrr']"),
-        (["steps=1.5"], "--set steps: 1.5 is not a int"),
-        (["lr=fast"], "--set lr: 'fast' is not a float"),
-        (["flag=3"], "--set flag: 3 is not a bool"),
+        (["steps=1.5"], "--set steps: 1.5 is not an integer"),
+        (["lr=fast"], "--set lr: 'fast' is not a number"),
+        (["flag=3"], "--set flag: 3 is not true/false"),
         (["steps"], "expected key=value"),
     ],
 )

@@ -27,7 +27,7 @@ from ssld_eval.sweep.spec import SpecError, load_spec
     ({"tasks": ["linear-prob", "knn"]}, "unknown task(s) ['linear-prob']"),
     ({"datasets": ["dtd", "flowers"]}, "unknown data set(s) ['flowers']"),
     ({"overrides": {"knn": {"k": 20}}}, "overrides.knn: unknown key(s) ['k']"),
-    ({"overrides": {"knn": {"temperature": "warm"}}}, "overrides.knn temperature: 'warm' is not a float"),
+    ({"overrides": {"knn": {"temperature": "warm"}}}, "overrides.knn temperature: 'warm' is not a number"),
 ])
 def test_invalid_specs_name_the_key_and_file(tmp_path, fields, needle):
     path = write_spec(tmp_path / "bad.yaml", **fields)
