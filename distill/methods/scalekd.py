@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from distill.losses import hinton_kd
 from distill.methods.base import Batch, DistillMethod, MethodParams
 from distill.methods.scalekd_projector import CrossAttentionProjector
 from distill.methods.scalekd_stages import StageAdapter, StageOutputs, stage_adapter
@@ -83,18 +84,6 @@ def frequency_mimic_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tens
     with torch.autocast(pred.device.type, enabled=False):
         return spatial_mimic_loss(remove_dc(pred.float()), remove_dc(target.float()))
 
-
-def logit_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Hinton KD: ``T^2 * KL(softmax(t / T) || softmax(s / T))``, averaged over the batch."""
-    return (
-        F.kl_div(
-            F.log_softmax(student_logits / temperature, dim=-1),
-            F.log_softmax(teacher_logits.to(student_logits.dtype) / temperature, dim=-1),
-            reduction="batchmean",
-            log_target=True,
-        )
-        * temperature**2
-    )
 
 
 VIEW_LOSSES = {"spatial": spatial_mimic_loss, "frequency": frequency_mimic_loss}
@@ -214,6 +203,6 @@ class ScaleKD(DistillMethod):
             queries = perceived.flatten(2).transpose(1, 2) if p.stage4_queries == "tpp" else None
             projected4 = self._tokens_to_map(self.projectors[f"stage4_{view}"](student4, queries))
             terms[f"stage4_{view}"] = alpha * mimic(projected4, target)
-        terms["kd"] = p.kd_weight * logit_kd(student.logits, teacher.logits, p.kd_temperature)
+        terms["kd"] = p.kd_weight * hinton_kd(student.logits, teacher.logits.float(), p.kd_temperature)
         terms["ce"] = p.ce_weight * F.cross_entropy(student.logits, batch.labels, ignore_index=-1)
         return terms

@@ -16,6 +16,7 @@ from signal_helpers import CONFIGS
 from torch import nn
 
 from distill import run_recipe
+from distill.losses import hinton_kd
 from distill.methods.base import Batch
 from distill.methods.scalekd import (
     ScaleKD,
@@ -24,7 +25,6 @@ from distill.methods.scalekd import (
     dct_matrix,
     frequency_mimic_loss,
     idct2,
-    logit_kd,
     remove_dc,
     spatial_mimic_loss,
 )
@@ -126,13 +126,17 @@ def test_frequency_view_of_a_single_position_is_zero_with_finite_gradients():
     assert loss == 0 and torch.isfinite(pred.grad).all()
 
 
-def test_logit_kd_is_kl_teacher_to_student():
+def test_the_logit_term_is_hinton_kd_on_raw_teacher_logits():
+    """ScaleKD's logit term is losses.hinton_kd, fed the teacher's raw logits (log-softmax is shift-invariant,
+    so logits and log-probabilities give the same loss): KL(teacher || student) at T, times T^2."""
     s, t = torch.randn(4, 6, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64)
     p_t, p_s = F.softmax(t, dim=1), F.softmax(s, dim=1)
     reference = (p_t * (p_t.log() - p_s.log())).sum(dim=1).mean()
-    assert torch.allclose(logit_kd(s, t, 1.0), reference)
+    assert torch.allclose(hinton_kd(s, t, 1.0).double(), reference, atol=1e-6)
     p_t2, p_s2 = F.softmax(t / 2, dim=1), F.softmax(s / 2, dim=1)
-    assert torch.allclose(logit_kd(s, t, 2.0), 4 * (p_t2 * (p_t2.log() - p_s2.log())).sum(dim=1).mean())
+    expected = 4 * (p_t2 * (p_t2.log() - p_s2.log())).sum(dim=1).mean()
+    assert torch.allclose(hinton_kd(s, t, 2.0).double(), expected, atol=1e-6)
+    assert torch.allclose(hinton_kd(s, t, 2.0), hinton_kd(s, F.log_softmax(t, dim=1), 2.0))
 
 
 # --- projector and stage adapters ----------------------------------------------------------------
