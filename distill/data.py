@@ -18,8 +18,7 @@ import numpy as np
 from PIL import Image
 
 from distill.recipe import Recipe
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
+from ssld_core.images import IMAGE_SUFFIXES, image_files
 
 
 class DataError(ValueError):
@@ -43,7 +42,7 @@ def decode_image(data: bytes | str | Path, name: str | Path) -> np.ndarray:
 
 
 def _images_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    return image_files(folder)  # the one scanner transfer uses too: one folder, the same images
 
 
 def scan_imagefolder(root: Path, classes: list[str] | None, num_classes: int | None,
@@ -70,7 +69,7 @@ def scan_imagefolder(root: Path, classes: list[str] | None, num_classes: int | N
         paths += files
         labels += [label] * len(files)
     if not paths:
-        raise DataError(f"{where} {root}: no images with extensions {IMAGE_EXTENSIONS}")
+        raise DataError(f"{where} {root}: no images with extensions {IMAGE_SUFFIXES}")
     return classes, paths, labels
 
 
@@ -178,7 +177,7 @@ def load_splits(recipe: Recipe) -> DataSplits:
             raise DataError(f"data.extra_unlabeled {root}: no such folder")
         paths = _images_under(root)
         if not paths:
-            raise DataError(f"data.extra_unlabeled {root}: no images with extensions {IMAGE_EXTENSIONS}")
+            raise DataError(f"data.extra_unlabeled {root}: no images with extensions {IMAGE_SUFFIXES}")
         extra = _verified("extra_unlabeled", root, paths, [-1] * len(paths), cfg.verify, cfg.preload, policy, bad)
     return DataSplits(classes, num_classes, train, extra, splits["val"], splits["test"], bad)
 

@@ -78,7 +78,9 @@ class DataConfig:
     ratio: tuple[float, float] = (3 / 4, 4 / 3)  # random-resized-crop aspect range
     hflip: float = 0.5
     eval_crop_pct: float = 0.875  # eval: resize to image_size / crop_pct, centre crop image_size
-    on_bad_image: str = "fail"  # fail | skip (skipped images are listed in student.json)
+    # skip | fail: an undecodable image is excluded and listed in student.json (as transfer does by default),
+    # or stops the run naming it; a missing or unreadable file always stops it (that is not a bad image)
+    on_bad_image: str = "skip"
     verify: bool = True  # decode and hash every image up front (content-hashed data manifest)
     preload: bool = False  # keep decoded images in memory (small data sets)
 

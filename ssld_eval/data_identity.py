@@ -28,9 +28,9 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ssld_core.atomic import atomic_write_text
+from ssld_core.images import IMAGE_SUFFIXES
 from ssld_core.provenance import sha256_file
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 MANIFEST = "manifest.json"
 BUILTIN_CLASSIFICATION = ("fashion", "animals", "digits")
 

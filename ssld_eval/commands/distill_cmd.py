@@ -21,8 +21,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the work dir's newest checkpoint")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     parser.add_argument("--on-bad-image", choices=("skip", "fail"),
-                        help="unreadable images: skip (counted and listed in student.json) or fail (default: "
-                             "the recipe's data.on_bad_image, fail unless set)")
+                        help="undecodable images: skip (excluded, counted and listed in student.json) or fail "
+                             "(default: the recipe's data.on_bad_image, skip unless set, as transfer does)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

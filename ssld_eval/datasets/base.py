@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ssld_eval.data_identity import IMAGE_SUFFIXES, folder_identity
+from ssld_core.images import image_files
+from ssld_eval.data_identity import folder_identity
 
 
 class DatasetLayoutError(ValueError):
@@ -116,9 +117,7 @@ def scan_class_folders(split_dir: Path) -> dict[str, list[Path]]:
     """``split_dir/<class>/<image>`` -> {class: sorted image paths} (hidden entries skipped)."""
     classes = {}
     for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        classes[class_dir.name] = sorted(
-            p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-        )
+        classes[class_dir.name] = image_files(class_dir)
     return classes
 
 

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ssld_core.devices import autocast
-from ssld_eval.datasets.base import ImageSource
+from ssld_eval.datasets.base import DatasetLayoutError, ImageSource
 from ssld_eval.features.threads import cpu_threads
 
 #: compile (CPU, "auto") from this many images on: compile time / per-image saving, measured on resnet50
@@ -52,6 +52,13 @@ class Features:
                         torch.cat([p.indices for p in parts]), tuple(b for p in parts for b in p.bad))
 
 
+class ImageFileError(DatasetLayoutError):
+    """An image the data set lists that is missing or unreadable (unlike an undecodable one, never excluded)."""
+
+    def __init__(self, message: str) -> None:  # one argument: DataLoader workers re-raise it by its type
+        super().__init__(message)
+
+
 class DecodedImages(Dataset):
     """``(index, tensor)`` per image, ``(index, None)`` when the image cannot be opened or decoded."""
 
@@ -64,6 +71,9 @@ class DecodedImages(Dataset):
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None]:
         try:
             image = self.source.load(index)
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+            # not a bad image but a data set that is not what its listing says: never a silent exclusion
+            raise ImageFileError(f"{self.source.ident(index)}: cannot be read ({type(exc).__name__}: {exc})") from exc
         except Exception:  # PIL raises OSError, SyntaxError, ValueError, zlib errors ... for broken files
             return index, None
         return index, self.transform(image)

@@ -30,7 +30,7 @@ from ssld_eval.tasks.configs import TASK_CONFIGS, split_config
 BASE_COLUMNS = (
     "key", "backbone", "label", "task", "dataset", "seed", "status", "primary_metric", "primary_value", "overrides",
     "arch", "weights_id", "method", "teacher", "source_top1", "config_hash", "git_sha", "code_version",
-    "key_audit.matched_fraction", "duration_s", "reason", "paper_cell", "created_at",
+    "key_audit.matched_fraction", "duration_s", "reason", "paper_cell", "created_at", "excluded_images",
 )
 METRIC_PREFIX = "metric."
 CI_PREFIX = "ci95."  # ci95.<metric>.low / .high: the 95% interval a record gives its metric
@@ -114,7 +114,7 @@ def record_row(record: ResultRecord) -> dict[str, Any]:
         "git_sha": record.git_sha, "code_version": record.code_version,
         "key_audit.matched_fraction": matched if isinstance(matched, (int, float)) else None,
         "duration_s": record.duration_s, "reason": record.reason, "paper_cell": paper_cell_of(record),
-        "created_at": record.created_at,
+        "created_at": record.created_at, "excluded_images": len(record.bad_images),
     }
     for name, value in record.metrics.items():
         row[METRIC_PREFIX + name] = value

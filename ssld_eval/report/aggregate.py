@@ -22,7 +22,8 @@ from ssld_eval.records.frame import CI_PREFIX, METRIC_PREFIX
 from ssld_eval.tasks.directions import HIGHER, direction_of
 
 #: ``backbone`` is the weights' label (unique per ``weights_id``), for display and the charts' legends
-SUMMARY_COLUMNS = ("task", "setting", "weights_id", "backbone", "metric", "mean", "std", "n", "ci_low", "ci_high")
+SUMMARY_COLUMNS = ("task", "setting", "weights_id", "backbone", "metric", "mean", "std", "n", "ci_low", "ci_high",
+                   "excluded")
 BASELINE_HINTS = ("supervised", "baseline")
 UNDIRECTED = "undirected"
 MIN_ID_PREFIX = 4  # shorter --baseline strings are not tried as weights id prefixes
@@ -77,7 +78,8 @@ def summarise(values: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     grouped = values.groupby(["task", "setting", "weights_id", "label", "metric"], sort=True)
     summary = grouped.agg(mean=("value", "mean"), std=("value", "std"), n=("value", "count"),
-                          ci_low=("ci_low", "first"), ci_high=("ci_high", "first"))
+                          ci_low=("ci_low", "first"), ci_high=("ci_high", "first"),
+                          excluded=("excluded_images", "max"))
     summary = summary.reset_index().rename(columns={"label": "backbone"})
     several = summary["n"] > 1  # a test-set interval is one run's: with several seeds the std is shown
     summary.loc[several, ["ci_low", "ci_high"]] = float("nan")

@@ -33,6 +33,7 @@ class Cell:
     delta: str  # "+1.20" or ""
     verdict: str  # css class: better, worse, better-weak, worse-weak, same, undirected, ""
     title: str  # tooltip with the exact numbers
+    excluded: int = 0  # undecodable images the run left out (the most over its seeds), shown when any
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,11 @@ def _cell(row: dict) -> Cell:
     if delta:
         verdict = "direction unknown" if row["verdict"] == aggregate.UNDIRECTED else row["verdict"]
         title += f", delta vs baseline {row['delta']:+.4f} ({verdict.replace('-weak', ', within noise')})"
+    excluded = int(row.get("excluded") or 0)
+    if excluded:
+        title += f", {excluded} undecodable image(s) excluded (listed in the record's bad_images)"
     return Cell(value=f"{row['mean']:.2f}{std}", n=int(row["n"]), delta=delta, verdict=row["verdict"],
-                title=title)
+                title=title, excluded=excluded)
 
 
 def _ordered(part: pd.DataFrame, baseline: str | None) -> list[tuple[str, str]]:

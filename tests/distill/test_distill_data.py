@@ -35,7 +35,7 @@ def _recipe(root: Path, tmp_path: Path, **data: object) -> Path:
 def test_bad_images_fail_naming_the_file(broken_data: tuple[Path, Path, Path]) -> None:
     root, truncated, _ = broken_data
     with pytest.raises(BadImageError, match=rf"{truncated}: cannot be decoded .*--on-bad-image skip"):
-        load_splits(load_recipe(_recipe(root, root)))
+        load_splits(load_recipe(_recipe(root, root), ["data.on_bad_image=fail"]))
 
 
 def test_bad_images_skipped_are_counted_and_listed(broken_data: tuple[Path, Path, Path]) -> None:

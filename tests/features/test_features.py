@@ -117,3 +117,19 @@ def test_thread_policy_single_thread_for_small_work_only_never_for_load(monkeypa
             threads.check_threads(0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_missing_file_is_an_error_and_an_undecodable_one_is_excluded(tmp_path):
+    """A listed image that is not there (moved, unreadable) stops the run naming it; a file that is there but
+    cannot be decoded is excluded and listed (the one bad-image policy of distill and transfer)."""
+    from ssld_eval.datasets.base import FileSource
+    from ssld_eval.features.extract import DecodedImages, ImageFileError
+
+    good, broken, gone = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    Image.new("RGB", (8, 8)).save(good)
+    broken.write_bytes(b"\x89PNG not really")
+    source = FileSource((good, broken, gone), torch.tensor([0, 1, 2]), tmp_path)
+    images = DecodedImages(source, lambda image: torch.zeros(3))
+    assert images[0][1] is not None and images[1] == (1, None)
+    with pytest.raises(ImageFileError, match=r"c\.png: cannot be read"):
+        images[2]

@@ -109,3 +109,17 @@ def test_the_report_colours_only_the_real_difference_and_shows_each_interval(tmp
     cells = {row.backbone: row.cells[0] for table in context.tables for row in table.rows}
     assert cells["better"].verdict == "better" and cells["noisy"].verdict == "better-weak"
     assert "[" in cells["baseline"].value and "]" in cells["noisy"].value  # one run: its 95% interval
+
+
+def test_the_report_counts_the_images_a_run_excluded(tmp_path):
+    from ssld_eval.records.frame import load_frame
+    from ssld_eval.report.render import build_context, render_html
+
+    store = ResultStore(tmp_path)
+    write_run(store, "baseline", np.ones(20, dtype=bool))
+    record = next(iter(store.scan().records))
+    store.write(dataclasses.replace(record, bad_images=("test/a/1.png", "test/b/7.png")),
+                outcomes=(tmp_path / record.outcomes["file"]).read_bytes())
+    context = build_context(load_frame(tmp_path), baseline="baseline")
+    cell = context.tables[0].rows[0].cells[0]
+    assert cell.excluded == 2 and "2 excluded" in render_html(context)
