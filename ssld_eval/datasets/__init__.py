@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ssld_core.registry import Registry
 from ssld_eval.data_identity import DATA_FOLDERS, builtin_root
 from ssld_eval.datasets.base import BadImagesError, ClassificationData, DatasetLayoutError, ImageSource
 
@@ -35,30 +36,33 @@ class DatasetSpec:
     builtin: bool = False
 
 
-DATASETS: dict[str, DatasetSpec] = {}
+#: the loader modules are imported below, where this module ends (they register themselves on import)
+DATASETS: Registry[DatasetSpec] = Registry("data set")
+
+
+def _has_folder(name: str, _spec: DatasetSpec) -> None:
+    if name not in DATA_FOLDERS:
+        raise ValueError(f"data set {name!r} must name its folder in ssld_eval.data_identity.DATA_FOLDERS: "
+                         "the record key hashes the files there")
 
 
 def register_dataset(name: str, *, metric: str, layout: str, builtin: bool = False) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
-        if name not in DATA_FOLDERS:
-            raise ValueError(f"data set {name!r} must name its folder in ssld_eval.data_identity.DATA_FOLDERS: "
-                             "the record key hashes the files there")
-        if name in DATASETS:
-            raise ValueError(f"data set {name!r} is registered twice")
-        DATASETS[name] = DatasetSpec(name, loader, metric, layout, builtin)
+        DATASETS.register(name, check=_has_folder)(DatasetSpec(name, loader, metric, layout, builtin))
         return loader
 
     return decorate
 
 
 def dataset_names() -> list[str]:
-    return sorted(DATASETS)
+    return DATASETS.names()
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
-    if name not in DATASETS:
-        raise DatasetLayoutError(f"unknown data set {name!r}; known: {dataset_names()}")
-    return DATASETS[name]
+    try:
+        return DATASETS.get(name)
+    except KeyError as exc:
+        raise DatasetLayoutError(exc.args[0]) from None
 
 
 def load_dataset(name: str, data_root: Path | None) -> ClassificationData:
