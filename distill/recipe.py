@@ -39,7 +39,8 @@ DEFAULT_DATA_ROOT = "data/builtin"
 #: resume comparison (num_workers 0 and 2 give bitwise the same run)
 RUNTIME_KEYS = frozenset({
     "data.verify", "data.preload", "train.num_workers", "train.checkpoint_every", "train.keep_checkpoints",
-    "train.log_every", "train.eval_batch_size", "train.threads", "cache.dir", "cache.batch_size", "cache.chunk_images",
+    "train.log_every", "train.log_to", "train.eval_batch_size", "train.threads", "cache.dir", "cache.batch_size",
+    "cache.chunk_images",
 })
 
 
@@ -115,6 +116,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 50
+    log_to: tuple[str, ...] = ("jsonl",)  # jsonl (always) and tensorboard (WORK_DIR/tensorboard)
     eval_batch_size: int = 256
 
 
@@ -290,6 +292,9 @@ def validate(recipe: Recipe, method_cls: type) -> None:
             raise RecipeError(f"{src}: train.{key} must be positive, got {getattr(train, key)}")
     if train.keep_checkpoints < 2:
         raise RecipeError(f"{src}: train.keep_checkpoints must be at least 2 (the old one goes only after the new)")
+    unknown_sinks = sorted(set(train.log_to) - {"jsonl", "tensorboard"})
+    if unknown_sinks or "jsonl" not in train.log_to:
+        raise RecipeError(f"{src}: train.log_to {list(train.log_to)}: the sinks are jsonl (always) and tensorboard")
     if train.threads is not None and train.threads < 1:
         raise RecipeError(f"{src}: train.threads must be at least 1, got {train.threads}")
     if train.finetune_steps < 0 or train.num_workers < 0 or train.warmup_steps < 0:

@@ -9,7 +9,6 @@ everything the next step depends on, so resuming from one continues exactly as t
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from distill.distributed import DistInfo, any_process
 from distill.loader import EvalDataset, StepSampler, normalize, split_batch
 from distill.methods.base import Batch, DistillMethod
 from distill.recipe import Recipe, TrainConfig
+from distill.train_log import TrainLog
 from ssld_core.devices import autocast
 
 CHECKPOINT_FORMAT = 1
@@ -113,6 +113,7 @@ class Trainer:
         self.std = torch.tensor(recipe.data.std, device=device).view(1, 3, 1, 1)
         self.step = 0
         self.eval_history: list[dict[str, Any]] = []
+        self.train_log = TrainLog(work_dir, tuple(self.train_cfg.log_to), info.is_main)
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def _state(self, stage: Stage, optimizer: torch.optim.Optimizer, scheduler: Any,
@@ -248,9 +249,7 @@ class Trainer:
             self._log_json({"eval": result})
 
     def _log_json(self, record: dict[str, Any]) -> None:
-        if self.info.is_main:
-            with open(self.work_dir / "log.jsonl", "a") as handle:
-                handle.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+        self.train_log.write(record)
 
     def fit(self, resume: bool) -> None:
         resumed = self.restore() if resume else None
@@ -258,9 +257,12 @@ class Trainer:
             set_rng_state(resumed["rng"])
         else:
             torch.manual_seed(self.train_cfg.seed)
-        for stage in self.stages:
-            if self.step < stage.end:
-                self.run_stage(stage, resumed)
+        try:
+            for stage in self.stages:
+                if self.step < stage.end:
+                    self.run_stage(stage, resumed)
+        finally:
+            self.train_log.close()
 
     def final_model(self) -> nn.Module:
         """The student that is exported: the EMA when ``train.ema_decay`` is set."""

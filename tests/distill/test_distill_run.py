@@ -18,6 +18,7 @@ from distill.data import BadImageError, load_splits
 from distill.loader import apply_crop, normalize
 from distill.models import TeacherInfo, build_teacher
 from distill.recipe import load_recipe
+from distill.typed import RecipeError
 from ssld_core.sidecar import BackboneMeta
 
 QUIET = {"device": "cpu", "log": lambda _m: None}
@@ -139,7 +140,7 @@ def test_bad_image_skip_is_recorded_in_student_json(tmp_path: Path, tiny_data: P
                          data={"extra_unlabeled": str(extra)}, train={"steps": 1})
     path = write_recipe(tmp_path / "r.yaml", recipe)
     with pytest.raises(BadImageError, match=r"u001\.png: cannot be decoded"):
-        run_recipe(path, tmp_path / "fail", **QUIET)
+        run_recipe(path, tmp_path / "fail", on_bad_image="fail", **QUIET)
     supervised = write_recipe(tmp_path / "s.yaml", tiny_recipe(tiny_data, train={"steps": 1}))
     teacher = run_recipe(supervised, tmp_path / "teacher", **QUIET)
     work = run_recipe(path, tmp_path / "skip", on_bad_image="skip", overrides=[f"teacher.checkpoint={teacher}"],
@@ -183,3 +184,18 @@ def test_ema_warmup_keeps_the_random_init_out_of_a_short_run(tiny_data: Path, tm
         return sum(float((state[k] - init[k]).norm()) for k in convs)
 
     assert moved(exported["warmup"]) > 5 * moved(exported["plain"]) > 0
+
+
+def test_tensorboard_logging_writes_the_loss_and_the_evaluation(tiny_data: Path, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    recipe = tiny_recipe(tiny_data, train={"steps": 4, "log_every": 2, "log_to": ["jsonl", "tensorboard"]})
+    work = run_recipe(write_recipe(tmp_path / "tb.yaml", recipe), tmp_path / "run", **QUIET)
+    events = EventAccumulator(str(work / "tensorboard"))
+    events.Reload()
+    losses = [(e.step, e.value) for e in events.Scalars("train/loss")]
+    jsonl = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
+    assert [step for step, _ in losses] == [2, 4] == [r["step"] for r in jsonl if "loss" in r]
+    assert losses[-1][1] == pytest.approx(next(r["loss"] for r in jsonl if r.get("step") == 4))
+    with pytest.raises(RecipeError, match=r"train\.log_to \[.wandb.\]"):
+        load_recipe(write_recipe(tmp_path / "bad.yaml", tiny_recipe(tiny_data, train={"log_to": ["wandb"]})))
