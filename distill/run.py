@@ -94,16 +94,13 @@ def _prepare_cache(recipe: Recipe, method: DistillMethod, splits: DataSplits, in
     return cache
 
 
-def _train(recipe: Recipe, work_dir: Path, device: torch.device, info: DistInfo, resume: bool,
-           progress: bool, log: Callable[[str], None]) -> Path:
-    started = time.perf_counter()
-    splits = load_splits(recipe)
-    for bad in splits.bad_images:
-        log(f"skipped unreadable image {bad['path']} ({bad['error']})")
+def _build_method(recipe: Recipe, num_classes: int, device: torch.device,
+                  info: DistInfo) -> tuple[DistillMethod, list[TeacherInfo]]:
+    """The student, its teacher(s) and the method joining them, on ``device``."""
     method_cls = get_method(recipe.method)
     torch.manual_seed(recipe.train.seed)
-    student = build_student(recipe.student, splits.num_classes, recipe)
-    teacher, infos = _teachers(recipe, splits.num_classes, method_cls)
+    student = build_student(recipe.student, num_classes, recipe)
+    teacher, infos = _teachers(recipe, num_classes, method_cls)
     params = recipe.method_params.with_training_size(recipe.data.image_size)  # after --set data.image_size
     method: DistillMethod = method_cls(student, teacher, params)
     if recipe.train.sync_bn and info.enabled and device.type == "cuda":
@@ -111,60 +108,81 @@ def _train(recipe: Recipe, work_dir: Path, device: torch.device, info: DistInfo,
     method.to(device)
     if recipe.train.channels_last:
         method.to(memory_format=torch.channels_last)
+    return method, infos
+
+
+def _final_metrics(trainer: Trainer, method: DistillMethod, splits: DataSplits, recipe: Recipe,
+                   device: torch.device) -> dict[str, Any]:
+    """The exported student's own evaluation (and the live student's beside the EMA's), or why there is none."""
+    classifier_trained = method.trains_classifier or recipe.train.finetune_steps > 0
+    evaluable = splits.eval_set is not None and classifier_trained
+    metrics = evaluate(trainer.final_model(), splits.eval_set, recipe, device) if evaluable else {}
+    if not classifier_trained:
+        metrics["classifier"] = (f"untrained ({recipe.method} trains features only): judge the student by kNN "
+                                 "or linear probe (ssld-eval transfer)")
+    elif trainer.ema is not None and evaluable:
+        metrics["top1_without_ema"] = evaluate(method.student, splits.eval_set, recipe, device)["top1"]
+    return metrics
+
+
+def _student_meta(recipe: Recipe, splits: DataSplits, infos: list[TeacherInfo], metrics: dict[str, Any],
+                  trainer: Trainer, cache: TeacherCache | None, run: dict[str, Any]) -> BackboneMeta:
+    """``student.json``: what the student is (typed) and where it came from (``provenance``)."""
+    return BackboneMeta(
+        arch=recipe.student.arch, kind="student", num_classes=splits.num_classes,
+        model_kwargs=dict(recipe.student.model_kwargs), method=recipe.method,
+        # the inputs the student was trained on, in timm's data-config shape: every transfer task reads it
+        data_config=parse_input_spec({"input_size": [3, recipe.data.image_size, recipe.data.image_size],
+                                      "interpolation": "bilinear", "crop_pct": recipe.data.eval_crop_pct,
+                                      "mean": list(recipe.data.mean), "std": list(recipe.data.std)},
+                                     "the recipe's data block"),
+        teachers=tuple(TeacherEntry(t.arch, t.weights_sha256, t.num_classes, t.to_dict()["source"]) for t in infos),
+        final_metrics=metrics,
+        provenance={
+            "data": {"manifest_sha256": splits.manifest()["manifest_sha256"], **splits.manifest()},
+            "config": recipe.to_dict(), "config_hash": trainer.config_hash, "steps": trainer.step,
+            "seed": recipe.train.seed, "eval_history": trainer.eval_history, "bad_images": splits.bad_images,
+            "ema": trainer.ema is not None,
+            "cache": None if cache is None else {"dir": str(cache.directory), "bytes_per_image": cache.bytes_per_image},
+            **run, "git_sha": git_sha(), "versions": library_versions(),
+        },
+    )
+
+
+def _train(recipe: Recipe, work_dir: Path, device: torch.device, info: DistInfo, resume: bool,
+           progress: bool, log: Callable[[str], None]) -> Path:
+    started = time.perf_counter()
+    splits = load_splits(recipe)
+    for bad in splits.bad_images:
+        log(f"skipped unreadable image {bad['path']} ({bad['error']})")
+    method, infos = _build_method(recipe, splits.num_classes, device, info)
     cache = _prepare_cache(recipe, method, splits, infos, work_dir, device, info, log) if recipe.cache.enabled else None
     labelled_and_extra = [s for s in (splits.train, splits.extra) if s is not None]
     datasets = {"distill": TrainDataset(labelled_and_extra, recipe.data, recipe.train.seed, 0, cache)}
     if recipe.train.finetune_steps:
         datasets["finetune"] = TrainDataset([splits.train], recipe.data, recipe.train.seed, 1)
-    config, digest = semantic_config(recipe), config_hash(recipe)
-    trainer = Trainer(recipe, method, datasets, splits.val, device, info, work_dir, config, digest,
-                      [t.weights_sha256 for t in infos], progress, log)
+    trainer = Trainer(recipe, method, datasets=datasets, val=splits.val, device=device, info=info, work_dir=work_dir,
+                      config=semantic_config(recipe), config_hash=config_hash(recipe),
+                      teacher_sha256=[t.weights_sha256 for t in infos], progress=progress, log=log)
     log(f"distill: {recipe.method} | student {recipe.student.arch} | teacher "
         f"{', '.join(t.arch for t in infos) or '-'} | {len(datasets['distill'])} images | "
         f"{trainer.total_steps} steps | {info.world_size} process(es) on {device}")
     trainer.fit(resume)
     weights = work_dir / "student.safetensors"
     if info.is_main:
-        final = trainer.final_model()
-        classifier_trained = method.trains_classifier or recipe.train.finetune_steps > 0
-        evaluable = splits.eval_set is not None and classifier_trained
-        metrics = evaluate(final, splits.eval_set, recipe, device) if evaluable else {}
-        if not classifier_trained:
-            metrics["classifier"] = (f"untrained ({recipe.method} trains features only): judge the student by kNN "
-                                     "or linear probe (ssld-eval transfer)")
-        elif trainer.ema is not None and evaluable:
-            metrics["top1_without_ema"] = evaluate(method.student, splits.eval_set, recipe, device)["top1"]
-        meta = BackboneMeta(
-            arch=recipe.student.arch, kind="student", num_classes=splits.num_classes,
-            model_kwargs=dict(recipe.student.model_kwargs), method=recipe.method,
-            # the inputs the student was trained on, in timm's data-config shape: every transfer task reads it
-            data_config=parse_input_spec({"input_size": [3, recipe.data.image_size, recipe.data.image_size],
-                                          "interpolation": "bilinear", "crop_pct": recipe.data.eval_crop_pct,
-                                          "mean": list(recipe.data.mean), "std": list(recipe.data.std)},
-                                         "the recipe's data block"),
-            teachers=tuple(TeacherEntry(t.arch, t.weights_sha256, t.num_classes, t.to_dict()["source"])
-                           for t in infos),
-            final_metrics=metrics,
-            provenance={
-                "data": {"manifest_sha256": splits.manifest()["manifest_sha256"], **splits.manifest()},
-                "config": recipe.to_dict(), "config_hash": digest, "steps": trainer.step, "seed": recipe.train.seed,
-                "eval_history": trainer.eval_history, "bad_images": splits.bad_images, "ema": trainer.ema is not None,
-                "cache": None if cache is None else {"dir": str(cache.directory),
-                                                     "bytes_per_image": cache.bytes_per_image},
-                "world_size": info.world_size,
-                "execution": {"threads": torch.get_num_threads(), "device": str(device),
-                              "deterministic": torch.are_deterministic_algorithms_enabled()},
-                "git_sha": git_sha(), "versions": library_versions(),
-                "wall_seconds": round(time.perf_counter() - started, 2),
-            },
-        )
+        metrics = _final_metrics(trainer, method, splits, recipe, device)
+        run = {"world_size": info.world_size, "wall_seconds": round(time.perf_counter() - started, 2),
+               "execution": {"threads": torch.get_num_threads(), "device": str(device),
+                             "deterministic": torch.are_deterministic_algorithms_enabled()}}
         state = {k: v.detach().clone(memory_format=torch.contiguous_format)
-                 for k, v in final.state_dict().items()}
-        export_student(work_dir, state, meta)
+                 for k, v in trainer.final_model().state_dict().items()}
+        export_student(work_dir, state, _student_meta(recipe, splits, infos, metrics, trainer, cache, run))
         if "top1" in metrics:
             shown = f"{metrics['split']} top-1 {metrics['top1']:.2f}%"
+        elif "classifier" in metrics:
+            shown = "top-1 not reported: the classifier is untrained"
         else:
-            shown = "no eval split" if classifier_trained else "top-1 not reported: the classifier is untrained"
+            shown = "no eval split"
         log(f"wrote {weights} | {shown}")
     barrier(info)
     return work_dir

@@ -97,7 +97,7 @@ def evaluate(model: nn.Module, images: ImageSet, recipe: Recipe, device: torch.d
 class Trainer:
     """Runs the stages of one recipe on one process (of ``info.world_size``)."""
 
-    def __init__(self, recipe: Recipe, method: DistillMethod, datasets: dict[str, Dataset], val: ImageSet | None,
+    def __init__(self, recipe: Recipe, method: DistillMethod, *, datasets: dict[str, Dataset], val: ImageSet | None,
                  device: torch.device, info: DistInfo, work_dir: Path, config: dict[str, Any], config_hash: str,
                  teacher_sha256: list[str], progress: bool, log: Callable[[str], None]) -> None:
         self.recipe, self.train_cfg = recipe, recipe.train
