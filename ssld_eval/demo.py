@@ -78,7 +78,8 @@ class DemoPaths:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/demo"),
                         help="report folder: index.html, results/ and work/ (default: reports/demo)")
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("SSLD_EVAL_DATA", "data/builtin")),
+    parser.add_argument("--data-root", "--data", dest="data", type=Path,
+                        default=Path(os.environ.get("SSLD_EVAL_DATA", "data/builtin")),
                         help="where the built-in data is (built there if absent; default: data/builtin)")
     parser.add_argument("--work-dir", type=Path, help="distillation work dirs (default: OUT/work)")
     parser.add_argument("--size", choices=("tiny", "small"), default="small", help="built-in data size")

@@ -17,6 +17,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, type=Path, help="recipe YAML, e.g. configs/distill/kd/....yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY.SUB=VALUE", dest="overrides",
                         help="override a recipe key, e.g. --set train.steps=200 (repeatable; values are YAML)")
+    parser.add_argument("--data-root", type=Path,
+                        help="the recipe's data.root (the folder its splits are relative to), like transfer's")
     parser.add_argument("--work-dir", type=Path, help="output folder (default: work_dirs/<method>/<recipe name>)")
     parser.add_argument("--resume", action="store_true", help="continue from the work dir's newest checkpoint")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from distill.recipe import RecipeError
 
     try:
-        work_dir = run_recipe(args.config, args.work_dir, overrides=args.overrides, device=args.device,
+        overrides = [*args.overrides, *([f"data.root={args.data_root}"] if args.data_root else [])]
+        work_dir = run_recipe(args.config, args.work_dir, overrides=overrides, device=args.device,
                               resume=args.resume, on_bad_image=args.on_bad_image,
                               progress=False if args.no_progress else None)
     except NonFiniteError as exc:  # the run diverged: it failed, the input was fine

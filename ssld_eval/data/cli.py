@@ -17,7 +17,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         description="Build the built-in data sets and teachers from packaged real images and weights "
         "(offline, deterministic per seed; finished sets are skipped on a re-run).",
     )
-    builtin.add_argument("--out", type=Path, required=True, help="output folder, e.g. data/builtin")
+    builtin.add_argument("--data-root", "--out", dest="out", type=Path, required=True,
+                         help="output folder, e.g. data/builtin (what the other commands' --data-root then names)")
     builtin.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     builtin.add_argument("--size", choices=("tiny", "small"), default="small",
                          help="tiny: seconds, for tests; small: enough for real signal (default)")

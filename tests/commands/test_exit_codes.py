@@ -14,7 +14,7 @@ from ssld_eval.commands import distill_cmd
 
 def distill_args(config: str = "r.yaml") -> argparse.Namespace:
     return argparse.Namespace(config=config, work_dir=None, overrides=[], device="cpu", resume=False,
-                              on_bad_image=None, no_progress=True)
+                              on_bad_image=None, no_progress=True, data_root=None)
 
 
 def test_distill_a_diverged_run_is_1(monkeypatch, capsys):
