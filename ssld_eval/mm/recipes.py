@@ -80,6 +80,14 @@ def load_recipe(task: str, config: MMTaskConfig) -> Config:
     if config.checkpoint_interval is not None:
         by_epoch = cfg.train_cfg.get("type") == "EpochBasedTrainLoop"
         cfg.default_hooks.checkpoint.update(interval=config.checkpoint_interval, by_epoch=by_epoch, save_last=True)
+    if config.vis_backends:
+        from mmengine.registry import VISBACKENDS
+
+        unknown = [name for name in config.vis_backends if VISBACKENDS.get(name) is None]
+        if unknown:
+            raise ConfigError(f"--set vis_backends: unknown mmengine visualiser backend(s) {unknown}; known: "
+                              f"{sorted(VISBACKENDS.module_dict)}")
+        cfg.visualizer.vis_backends = [dict(type="LocalVisBackend"), *(dict(type=n) for n in config.vis_backends)]
     cfg.auto_scale_lr = ConfigDict(enable=config.auto_scale_lr,
                                    base_batch_size=cfg.get("auto_scale_lr", {}).get("base_batch_size", 16))
     return cfg

@@ -122,7 +122,8 @@ class MMTaskConfig(TaskConfig):
 
     # 2: a student's own normalisation in the detector's / segmentor's data_preprocessor (0.2.0)
     protocol_version: ClassVar[int] = 2
-    execution_only: ClassVar[frozenset[str]] = frozenset({"num_workers", "checkpoint_interval", "resume"})
+    execution_only: ClassVar[frozenset[str]] = frozenset({"num_workers", "checkpoint_interval", "resume",
+                                                          "vis_backends"})
 
     recipe: str = ""  # a name in RECIPES[task]; the task's subclass sets the default
     profile: str = "full"  # full: the recipe as published; smoke: CPU-sized, for the built-in data
@@ -136,6 +137,9 @@ class MMTaskConfig(TaskConfig):
     # continue from this run's own last checkpoint, if any: pass it from the first launch, and re-running the
     # same command after an interruption resumes (a resumed run is a different run: RNG and sampler restart)
     resume: bool = False
+    # mmengine visualiser backends beside the local one, by mmengine's name: TensorboardVisBackend,
+    # WandbVisBackend, MLflowVisBackend ... (their packages must be installed)
+    vis_backends: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ store = ResultStore(sys.argv[1])
 print(big.key, flush=True)
 while True:
     store.write(big)
+    print("wrote", flush=True)
 """
 
 
@@ -101,14 +102,14 @@ def test_writer_killed_midway_never_leaves_invalid_json(tmp_path):
         root = tmp_path / f"kill-{delay}"
         proc = subprocess.Popen([sys.executable, "-c", _KILL_LOOP, str(root)], stdout=subprocess.PIPE, text=True)
         key = proc.stdout.readline().strip()
+        assert proc.stdout.readline().strip() == "wrote"  # one complete write, then killed during the next ones
         time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
         target = Path(root) / f"{key}.json"
         store = ResultStore(root)
-        if target.exists():
-            json.loads(target.read_text())  # complete, never truncated
-            assert store.has_complete(key)
-        assert store.keys() <= {key}  # a half-written temp file is never listed as a record
+        json.loads(target.read_text())  # the file is there, complete, never truncated
+        assert store.has_complete(key)
+        assert store.keys() == {key}  # a half-written temp file is never listed as a record
         assert not store.scan().invalid
