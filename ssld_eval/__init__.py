@@ -4,4 +4,4 @@ The package holds the CLI, the built-in data, the backbone loader, the transfer 
 and the reports. Distillation lives in the sibling package ``distill``, which never imports this one.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
