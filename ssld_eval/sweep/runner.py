@@ -55,11 +55,13 @@ def _why(job: Job, outcome: JobOutcome | None, store: ResultStore) -> str:
 
 def run_sweep(spec: SweepSpec, *, executor: str = "local", jobs: int = 1, dry_run: bool = False,
               results: str | Path | None = None, program: tuple[str, ...] | None = None,
-              cluster: str = "slurm", out: TextIO = sys.stdout) -> SweepOutcome:
+              cluster: str = "slurm", out: TextIO | None = None) -> SweepOutcome:
     """Plan and (unless ``dry_run``) run ``spec``. Raises :class:`SpecError` for a spec that cannot run.
 
     ``program`` starts ssld-eval in each job (default :data:`ssld_eval.sweep.jobs.DEFAULT_PROGRAM`, read at
-    call time); tests give a fake transfer script that writes the record under the same key."""
+    call time); tests give a fake transfer script that writes the record under the same key. ``out``: where
+    the plan is printed (default: ``sys.stdout`` as it is at call time, not at import)."""
+    out = sys.stdout if out is None else out
     root = Path(results or spec.results or DEFAULT_RESULTS)
     store = ResultStore(root)
     all_jobs = expand(spec)

@@ -138,10 +138,12 @@ def test_slurm_parameters_and_torchrun_choice(tmp_path):
 
 def _thousand_job_spec(tmp_path):
     backbones = [{"spec": f"model{i}", "pretrained": True} for i in range(10)]
-    datasets = [f"set{i}" for i in range(10)]
+    datasets = ["cifar10", "cifar100", "food101", "cars", "aircraft", "dtd", "pets", "caltech101", "flowers102",
+                "voc2007"]  # absent under data_root: each one's data identity is then "missing:<folder>"
     path = tmp_path / "big.yaml"
     path.write_text(yaml.safe_dump({"backbones": backbones, "tasks": ["linear-probe", "knn"], "datasets": datasets,
-                                    "seeds": [0, 1, 2, 3, 4], "results": str(tmp_path / "r")}))
+                                    "seeds": [0, 1, 2, 3, 4], "results": str(tmp_path / "r"),
+                                    "data_root": str(tmp_path / "data")}))
     return path
 
 
